@@ -1,0 +1,55 @@
+"""Experiment configs: presets, overrides and the errors they raise."""
+
+from __future__ import annotations
+
+import pytest
+
+from mlcl_core.config import PROFILES, ExperimentConfig, make_config
+
+
+def test_presets_differ_where_the_paper_says():
+    paper = PROFILES["paper"]
+    assert paper.text.name_or_path == "bert-base-multilingual-uncased"
+    assert paper.audio.name_or_path == "facebook/wav2vec2-base-960h"
+    assert (paper.train.batch_size, paper.train.num_epochs, paper.train.lr) == (8, 5, 3e-5)
+    assert PROFILES["tiny"].text.name_or_path is None
+
+
+def test_flat_and_dotted_overrides():
+    cfg = make_config("tiny", alpha=0.2, **{"loss.beta": 0.3}, languages=["zho_Hans", "bod_Tibt"], num_epochs=2)
+    assert (cfg.loss.alpha, cfg.loss.beta, cfg.train.num_epochs) == (0.2, 0.3, 2)
+    assert cfg.data.languages == ("zho_Hans", "bod_Tibt")  # lists become tuples
+    assert make_config("tiny", tau=1).loss.tau == 1.0  # ints are fine where floats are expected
+
+
+def test_roundtrip_through_dict():
+    cfg = make_config("paper", alpha=0.05, seed=7)
+    assert ExperimentConfig.from_dict(cfg.to_dict()) == cfg
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"alpha": 0.6, "beta": 0.4}, r"alpha \+ beta must be < 1"),
+    ({"alpha": -0.1}, "alpha must be >= 0"),
+    ({"beta": -0.1}, "beta must be >= 0"),
+    ({"tau": 0.0}, "tau must be > 0"),
+    ({"adapter.kind": "lora"}, "unknown adapter kind"),
+    ({"kind": "lora"}, "ambiguous"),
+    ({"corpus": "wiki"}, "unknown corpus"),
+    ({"languages": []}, "at least one language"),
+    ({"languages": ["zho_Hans", "zho_Hans"]}, "languages repeat"),
+    ({"num_epochs": "3"}, "expects"),
+    ({"alpha": "0.1"}, "expects"),
+    ({"subset": 2.5}, "expects"),
+    ({"hidden_size": 64}, "ambiguous"),
+    ({"learning_rate": 1e-3}, "unknown config field"),
+    ({"optim.lr": 1e-3}, "unknown config component"),
+    ({"device": "tpu"}, "unknown device"),
+])
+def test_bad_values_raise_clear_errors(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        make_config("tiny", **kwargs)
+
+
+def test_unknown_profile():
+    with pytest.raises(ValueError, match="unknown profile 'huge'"):
+        make_config("huge")
