@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test env clean-book chapter
+.PHONY: book test env clean-book chapter batch
 
 env: $(STAMP)
 
@@ -28,6 +28,14 @@ test: $(STAMP)
 chapter: $(STAMP)
 	mkdir -p _build/papermill
 	$(BIN)/papermill $(NB) _build/papermill/$(notdir $(NB)) $(ARGS)
+
+# Rerun every chapter in batch with one profile: make batch PROFILE=paper
+PROFILE ?= tiny
+batch: $(STAMP)
+	mkdir -p _build/batch/$(PROFILE)
+	for nb in book/[0-9]*.ipynb; do \
+	  $(BIN)/papermill --cwd book $$nb _build/batch/$(PROFILE)/$$(basename $$nb) -p profile $(PROFILE) $(ARGS) || exit 1; \
+	done
 
 clean-book:
 	rm -rf _build
