@@ -1,0 +1,117 @@
+"""Encoders: the corpus tokenizer keeps vowel signs, local checkpoints load offline, the
+frozen feature extractor ignores padding, bad input fails clearly."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from mlcl_core.config import make_config
+from mlcl_core.encoders import (build_audio_encoder, build_text_encoder, train_wordpiece_tokenizer,
+                                wav2vec2_config)
+
+TIBETAN = "བོད་ཀྱི་སྐད་ཡིག་ནི་གལ་ཆེན་པོ་རེད།"
+BURMESE = "မြန်မာဘာသာစကားသည် အရေးကြီးသည်။"
+CHINESE = "中文文本分类测试。"
+TEXTS = [TIBETAN, BURMESE, CHINESE, "Latin Text With Capitals"] * 4
+
+
+def _roundtrip(tok, text: str) -> str:
+    return tok.decode(tok(text)["input_ids"], skip_special_tokens=True).replace(" ", "")
+
+
+def test_tokenizer_keeps_vowel_signs_after_save_and_reload(tmp_path):
+    from transformers import AutoTokenizer
+
+    tok = train_wordpiece_tokenizer(TEXTS, vocab_size=300)
+    tok.save_pretrained(tmp_path)
+    reloaded = AutoTokenizer.from_pretrained(tmp_path)
+    for t in (tok, reloaded):
+        assert [s for s in t.special_tokens_map.values()]  # the BERT specials are set
+        assert t.unk_token_id not in t(TIBETAN + BURMESE)["input_ids"]
+        for text in (TIBETAN, BURMESE, "Capitals"):
+            assert _roundtrip(t, text) == text.replace(" ", "")
+    # the Tibetan vowel sign i (U+0F72) and Burmese vowel sign aa (U+102C) survive as pieces
+    pieces = "".join(reloaded.tokenize(TIBETAN + " " + BURMESE))
+    assert "\u0f72" in pieces and "\u102c" in pieces
+    assert reloaded.tokenize("中文") == ["中", "文"]
+
+
+def test_tokenizer_rejects_bad_input():
+    with pytest.raises(ValueError, match="vocab_size"):
+        train_wordpiece_tokenizer(TEXTS, vocab_size=3)
+    with pytest.raises(ValueError, match="no non-empty texts"):
+        train_wordpiece_tokenizer(["", " "], vocab_size=100)
+
+
+def test_text_encoder_from_config_needs_texts():
+    cfg = make_config("tiny")
+    with pytest.raises(ValueError, match="texts"):
+        build_text_encoder(cfg.text)
+    tok, bert = build_text_encoder(cfg.text, TEXTS)
+    assert bert.config.vocab_size == len(tok)
+    assert bert.config.hidden_size == cfg.text.hidden_size
+    out = bert(**tok([TIBETAN, BURMESE], padding=True, return_tensors="pt"))
+    assert out.last_hidden_state.shape[-1] == cfg.text.hidden_size
+
+
+def test_from_pretrained_local_checkpoints_offline(tmp_path, monkeypatch):
+    """A tiny random-init BERT and wav2vec2 (saved as ForCTC, like base-960h) load by path."""
+    from transformers import Wav2Vec2ForCTC
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    tiny = make_config("tiny")
+    tok, bert = build_text_encoder(tiny.text, TEXTS)
+    tok.save_pretrained(tmp_path / "bert")
+    bert.save_pretrained(tmp_path / "bert")
+    ctc = Wav2Vec2ForCTC(wav2vec2_config(tiny.audio))
+    ctc.save_pretrained(tmp_path / "w2v")
+    cfg = make_config("tiny", **{"text.name_or_path": str(tmp_path / "bert"), "text.pretrained": True,
+                                 "audio.name_or_path": str(tmp_path / "w2v"), "audio.pretrained": True})
+    tok2, bert2 = build_text_encoder(cfg.text)
+    assert tok2.tokenize(TIBETAN) == tok.tokenize(TIBETAN)
+    for name, p in bert.state_dict().items():
+        assert torch.equal(p, bert2.state_dict()[name]), name
+    audio = build_audio_encoder(cfg.audio, cfg.adapter, cfg.data.languages)
+    assert torch.equal(audio.backbone.feature_projection.projection.weight,
+                       ctc.wav2vec2.feature_projection.projection.weight)
+    assert audio.backbone.config.layerdrop == 0.0
+    # pretrained=False: the checkpoint's geometry at random init
+    cfg_rand = make_config("tiny", **{"audio.name_or_path": str(tmp_path / "w2v")})
+    rand = build_audio_encoder(cfg_rand.audio, cfg.adapter, cfg.data.languages)
+    assert not torch.equal(rand.backbone.feature_projection.projection.weight,
+                           ctc.wav2vec2.feature_projection.projection.weight)
+    assert os.environ["HF_HUB_OFFLINE"] == "1"
+
+
+def test_extract_features_ignores_padding_and_is_frozen():
+    cfg = make_config("tiny")
+    audio = build_audio_encoder(cfg.audio, cfg.adapter, cfg.data.languages)
+    torch.manual_seed(0)
+    wave = torch.randn(2, 8000)
+    mask = torch.ones(2, 8000, dtype=torch.bool)
+    mask[1, 5000:] = False
+    feats, feat_mask = audio.extract_features(wave, mask)
+    alone, alone_mask = audio.extract_features(wave[1:, :5000], mask[1:, :5000])
+    n = int(alone_mask.sum())
+    assert feats.shape == (2, 23, cfg.audio.conv_dim[-1])  # 8000 samples, stride 320, receptive field 400
+    assert int(feat_mask[1].sum()) == n
+    torch.testing.assert_close(feats[1, :n], alone[0, :n])
+    assert float(feats[1, n:].abs().sum()) == 0.0
+    assert not feats.requires_grad
+    assert all(not p.requires_grad for p in audio.backbone.feature_extractor.parameters())
+
+
+def test_audio_encoder_rejects_bad_input():
+    cfg = make_config("tiny")
+    audio = build_audio_encoder(cfg.audio, cfg.adapter, cfg.data.languages)
+    with pytest.raises(ValueError, match="unknown language"):
+        audio(torch.zeros(1, 4, 64), torch.ones(1, 4, dtype=torch.bool), "eng_Latn")
+    with pytest.raises(ValueError, match=r"\(B, S\)"):
+        audio.extract_features(torch.zeros(8000), torch.ones(8000, dtype=torch.bool))
+    with pytest.raises(ValueError, match="no valid samples"):
+        audio.extract_features(torch.zeros(1, 800), torch.zeros(1, 800, dtype=torch.bool))
+    with pytest.raises(ValueError, match="adapter mode"):
+        audio.set_mode("both")
