@@ -191,6 +191,9 @@ class FusionConfig:
         dropout: dropout on the attention matrix and the output (0.3 in CM-BERT).
         align: ``cross_attention`` (tokens attend to frames) or ``segments`` (parameter-free).
         align_heads: heads of the alignment cross-attention.
+        cls_audio: give [CLS] the whole clip's audio (True), so that audio reaches the [CLS]
+            row that is classified; ``False`` is CM-BERT's literal zero audio at [CLS], with
+            which the [CLS] output of a single fusion layer depends on the text alone.
     """
 
     kind: str = "cmbert"
@@ -198,6 +201,7 @@ class FusionConfig:
     dropout: float = 0.3
     align: str = "cross_attention"
     align_heads: int = 2
+    cls_audio: bool = True
 
     def __post_init__(self) -> None:
         _check(self.kind in FUSION_KINDS, f"unknown fusion {self.kind!r}; known: {FUSION_KINDS}")
