@@ -160,6 +160,9 @@ class AdapterConfig:
         meta_steps: outer steps of first-order meta-learning (MetaAdapter).
         meta_lr: outer step size at t = 0 (decays linearly to 0).
         inner_lr: inner Adam learning rate of meta-learning.
+        prepare_steps: SimAdapter preparation steps, per language adapter (stage 1) and for the fusion
+            (stage 2).
+        prepare_lr: Adam learning rate of the SimAdapter preparation stages (1e-3 in Hou et al.).
     """
 
     kind: str = "metaadapter"
@@ -171,6 +174,8 @@ class AdapterConfig:
     meta_steps: int = 20
     meta_lr: float = 1.0
     inner_lr: float = 1e-3
+    prepare_steps: int = 20
+    prepare_lr: float = 1e-3
 
     def __post_init__(self) -> None:
         _check(self.kind in ADAPTER_KINDS,
@@ -179,6 +184,9 @@ class AdapterConfig:
         _check(self.bottleneck > 0, f"bottleneck must be positive, got {self.bottleneck}")
         _check(self.sim_temperature > 0, f"sim_temperature must be positive, got {self.sim_temperature}")
         _check(self.meta_steps >= 0, f"meta_steps must be >= 0, got {self.meta_steps}")
+        _check(self.prepare_steps >= 0, f"prepare_steps must be >= 0, got {self.prepare_steps}")
+        _check(self.prepare_lr > 0 and self.inner_lr > 0 and self.meta_lr > 0,
+               "adapter learning rates (prepare_lr, inner_lr, meta_lr) must be positive")
 
 
 @dataclass(frozen=True)
