@@ -4,6 +4,10 @@ Loaders read a corpus from its own layout and check it before anything long star
 misaligned ids, empty texts, unknown languages and unknown labels raise
 :class:`CorpusError` naming the file and line.
 
+Three layouts are read: SIB-200 (:func:`load_sib200`), the official Flores-200 release
+(:func:`load_flores200`) and mms-style sentiment tables (:func:`load_mms`, with an optional
+translation step, see :mod:`mlcl_core.translation`); :func:`load_corpus` picks one by name.
+
 The embedded default is SIB-200 (Adelani et al. 2023, Apache-2.0; sentences from
 Flores-200, NLLB Team et al. 2022, CC BY-SA 4.0) for zho_Hans, bod_Tibt, mya_Mymr and
 eng_Latn, shipped as package data under ``mlcl_core/data/sib200``.
@@ -12,11 +16,13 @@ eng_Latn, shipped as package data under ``mlcl_core/data/sib200``.
 from __future__ import annotations
 
 import csv
+import inspect
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
+import numpy as np
 import pandas as pd
 
 SPLITS: tuple[str, ...] = ("train", "dev", "test")
@@ -88,21 +94,31 @@ def _read_labels(path: Path) -> tuple[str, ...]:
     return labels
 
 
-def _read_sib_tsv(path: Path) -> list[tuple[int, str, str]]:
+def _read_sib_tsv(path: Path) -> list[tuple[int, str, str, str]]:
     """(line number, id, category, text) rows of one SIB-200 TSV, with the header checked."""
     if not path.is_file():
         raise CorpusError(f"{path}: file not found")
-    rows = []
-    with path.open(encoding="utf-8", newline="") as fh:
+    rows: list[tuple[int, str, str, str]] = []
+    seen: dict[str, int] = {}
+    # utf-8-sig: a file saved by a spreadsheet starts with a BOM that would spoil the header.
+    with path.open(encoding="utf-8-sig", newline="") as fh:
         reader = csv.reader(fh, delimiter="\t", quotechar='"')
         header = next(reader, None)
-        if header is None or [h.strip() for h in header[:3]] != ["index_id", "category", "text"]:
+        if header is None or [h.strip() for h in header] != ["index_id", "category", "text"]:
             raise CorpusError(f"{path}:1: expected header 'index_id<TAB>category<TAB>text', got {header}")
         for row in reader:
             line = reader.line_num
+            if not row:  # a blank line (e.g. a second newline at the end of the file)
+                continue
             if len(row) != 3:
                 raise CorpusError(f"{path}:{line}: expected 3 tab-separated columns, got {len(row)}")
-            rows.append((line, row[0].strip(), row[1].strip(), row[2].strip()))
+            idx = row[0].strip()
+            if not idx:
+                raise CorpusError(f"{path}:{line}: empty index_id")
+            if idx in seen:
+                raise CorpusError(f"{path}:{line}: duplicate index_id {idx} (first at line {seen[idx]})")
+            seen[idx] = line
+            rows.append((line, idx, row[1].strip(), row[2].strip()))
     if not rows:
         raise CorpusError(f"{path}: no rows")
     return rows
@@ -154,7 +170,17 @@ def load_sib200(
         frames.append(pd.DataFrame({"id": [r[1] for r in ref], "label": [r[2] for r in ref],
                                     "split": split, **cols}))
     table = pd.concat(frames, ignore_index=True)
+    _check_unique_ids(table, root / languages[0])
     return Corpus("sib200", table, languages, tuple(labels))
+
+
+def _check_unique_ids(table: pd.DataFrame, where: Path) -> None:
+    """An id names one sentence: it must not appear in two splits."""
+    dup = table[table["id"].duplicated(keep=False)]
+    if len(dup):
+        first = dup.iloc[0]["id"]
+        splits = sorted(set(dup[dup["id"] == first]["split"]))
+        raise CorpusError(f"{where}: id {first} appears in more than one split ({', '.join(splits)})")
 
 
 def _check_aligned(ref: list, ref_path: Path, rows: list, path: Path) -> None:
@@ -189,5 +215,328 @@ def load_from_config(data_cfg) -> Corpus:  # data_cfg: config.DataConfig
     return load_corpus(data_cfg.corpus, data_cfg.data_path, data_cfg.languages, data_cfg.subset)
 
 
-# Filled in below by the Flores-200 and mms loaders.
-_EXTRA_LOADERS: dict = {}
+# Corpora other than SIB-200, by the name DataConfig.corpus uses; each is called (data_path, languages).
+_EXTRA_LOADERS: dict[str, Callable[[str | Path, Sequence[str]], Corpus]] = {}
+
+
+# ---------------------------------------------------------------------------------------------
+# Flores-200
+
+FLORES_METADATA_COLUMNS: tuple[str, ...] = ("URL", "domain", "topic", "has_image", "has_hyperlink")
+
+
+def _read_lines(path: Path) -> list[str]:
+    """Lines of a one-sentence-per-line file, split on newline only."""
+    if not path.is_file():
+        raise CorpusError(f"{path}: file not found")
+    # newline="\n": only a real newline ends a sentence; a stray \r or U+2028 inside a
+    # sentence must not shift every later line out of alignment.
+    with path.open(encoding="utf-8-sig", newline="\n") as fh:
+        text = fh.read()
+    lines = [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
+    if lines and lines[-1] == "":
+        lines.pop()  # the newline that ends the last sentence
+    if not lines:
+        raise CorpusError(f"{path}: no sentences")
+    return lines
+
+
+def _read_flores_metadata(path: Path) -> list[dict[str, str]]:
+    """Rows of ``metadata_dev.tsv`` / ``metadata_devtest.tsv``, header and columns checked."""
+    if not path.is_file():
+        raise CorpusError(f"{path}: file not found")
+    rows = []
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        reader = csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
+        header = next(reader, None)
+        if header is None or [h.strip() for h in header] != list(FLORES_METADATA_COLUMNS):
+            raise CorpusError(f"{path}:1: expected header {'<TAB>'.join(FLORES_METADATA_COLUMNS)!r}, got {header}")
+        for row in reader:
+            if len(row) != len(FLORES_METADATA_COLUMNS):
+                raise CorpusError(f"{path}:{reader.line_num}: expected {len(FLORES_METADATA_COLUMNS)} "
+                                  f"tab-separated columns, got {len(row)}")
+            rows.append(dict(zip(FLORES_METADATA_COLUMNS, (v.strip() for v in row))))
+    if not rows:
+        raise CorpusError(f"{path}: no rows")
+    return rows
+
+
+def flores_languages(root: str | Path) -> list[str]:
+    """Language codes of a Flores-200 root (those with a ``dev/<lang>.dev`` file)."""
+    dev = Path(root) / "dev"
+    return sorted(p.stem for p in dev.glob("*.dev")) if dev.is_dir() else []
+
+
+def load_flores200(
+    root: str | Path,
+    languages: Iterable[str] = ("zho_Hans", "bod_Tibt", "mya_Mymr"),
+    label_column: str = "domain",
+    labels: Sequence[str] | None = None,
+    dev_every: int = 10,
+) -> Corpus:
+    """Load Flores-200 from its official layout as a labelled parallel corpus.
+
+    Layout: ``<root>/dev/<lang>.dev`` and ``<root>/devtest/<lang>.devtest`` (one sentence per
+    line, aligned by line across languages) and ``<root>/metadata_dev.tsv``,
+    ``<root>/metadata_devtest.tsv`` (columns URL, domain, topic, has_image, has_hyperlink; one
+    row per sentence line).
+
+    Flores-200 has no labels or train split of its own, so this mapping is our choice:
+
+    - label: the metadata column ``label_column``; ``domain`` (wikinews / wikijunior /
+      wikivoyage) by default, since the paper uses Flores-200 for domain classification with
+      2,008 sentences (dev + devtest has 2,009); ``topic`` is the finer alternative.
+    - split: ``devtest`` is the test split; of ``dev``, every ``dev_every``-th sentence (lines
+      ``dev_every``, ``2 * dev_every``, ...) is the dev split and the rest is train, so the
+      rule needs no seed and keeps neighbouring sentences of an article on both sides.
+    - id: ``dev-<line>`` or ``devtest-<line>`` (1-based line in the file).
+
+    ``labels`` fixes the label set and order; by default it is the sorted set of labels found.
+    """
+    root = Path(root)
+    languages = tuple(languages)
+    if not languages:
+        raise ValueError("load_flores200: languages is empty")
+    if label_column not in FLORES_METADATA_COLUMNS:
+        raise ValueError(f"label_column {label_column!r} is not a Flores-200 metadata column; "
+                         f"known: {FLORES_METADATA_COLUMNS}")
+    if dev_every < 2:
+        raise ValueError(f"dev_every must be at least 2 (1 would leave no training data), got {dev_every}")
+    if not root.is_dir():
+        raise CorpusError(f"{root}: Flores-200 directory not found")
+    have = flores_languages(root)
+    unknown = [lang for lang in languages if lang not in have]
+    if unknown:
+        raise CorpusError(f"{root}: unknown language(s) {unknown}; this corpus has {have}")
+
+    parts = []
+    for part in ("dev", "devtest"):
+        meta_path = root / f"metadata_{part}.tsv"
+        meta = _read_flores_metadata(meta_path)
+        for i, row in enumerate(meta):
+            if not row[label_column]:
+                raise CorpusError(f"{meta_path}:{i + 2}: empty {label_column}")
+            if labels is not None and row[label_column] not in labels:
+                raise CorpusError(f"{meta_path}:{i + 2}: unknown label {row[label_column]!r}; known: {list(labels)}")
+        cols: dict[str, list[str]] = {}
+        for lang in languages:
+            path = root / part / f"{lang}.{part}"
+            lines = _read_lines(path)
+            if len(lines) != len(meta):
+                raise CorpusError(f"{path}: {len(lines)} sentences but {meta_path} has {len(meta)} rows; "
+                                  "files are not aligned")
+            for i, text in enumerate(lines):
+                if not text.strip():
+                    raise CorpusError(f"{path}:{i + 1}: empty text (id {part}-{i + 1})")
+            cols[lang] = [text.strip() for text in lines]
+        line_no = range(1, len(meta) + 1)
+        if part == "devtest":
+            split = ["test"] * len(meta)
+        else:
+            split = ["dev" if n % dev_every == 0 else "train" for n in line_no]
+        parts.append(pd.DataFrame({"id": [f"{part}-{n}" for n in line_no],
+                                   "label": [row[label_column] for row in meta], "split": split, **cols}))
+    table = pd.concat(parts, ignore_index=True)
+    # Corpus order is train, dev, test like SIB-200, so a subset takes the same rows per split.
+    table = table.sort_values("split", key=lambda col: col.map(SPLITS.index), kind="stable")
+    found = tuple(sorted(set(table["label"])))
+    return Corpus("flores200", table.reset_index(drop=True), languages, tuple(labels) if labels else found)
+
+
+_EXTRA_LOADERS["flores200"] = load_flores200
+
+
+# ---------------------------------------------------------------------------------------------
+# mms (Brand24 multilingual sentiment corpus)
+
+#: ISO 639-1 codes that mms uses in its ``language`` column, for the corpus codes of the book.
+MMS_LANGUAGE_CODES: dict[str, str] = {"zho_Hans": "zh", "bod_Tibt": "bo", "mya_Mymr": "my", "eng_Latn": "en"}
+
+#: Names that a ``split`` column may use, mapped to the corpus split names.
+_SPLIT_ALIASES: dict[str, str] = {"train": "train", "dev": "dev", "validation": "dev", "valid": "dev",
+                                  "val": "dev", "test": "test"}
+
+
+def _read_table(path: Path) -> tuple[pd.DataFrame, list[str]]:
+    """A CSV/TSV/parquet table as strings, with a location (``file:line`` or ``file: row``) per row."""
+    if not path.is_file():
+        raise CorpusError(f"{path}: file not found")
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        try:
+            frame = pd.read_parquet(path)
+        except Exception as err:  # pyarrow raises several types for a file that is not parquet
+            raise CorpusError(f"{path}: cannot read parquet: {err}") from err
+        where = [f"{path}: row {i}" for i in range(len(frame))]
+        frame = frame.astype(object).where(frame.notna(), None)
+        return frame, where
+    if suffix not in (".csv", ".tsv"):
+        raise CorpusError(f"{path}: unknown table format {suffix!r}; use .parquet, .csv or .tsv")
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        reader = csv.reader(fh, delimiter="\t" if suffix == ".tsv" else ",")
+        header = next(reader, None)
+        if not header:
+            raise CorpusError(f"{path}:1: no header")
+        records, where = [], []
+        for row in reader:
+            if not row:
+                continue
+            if len(row) != len(header):
+                raise CorpusError(f"{path}:{reader.line_num}: expected {len(header)} columns, got {len(row)}")
+            records.append(row)
+            # line_num is the line where the row ends; a quoted field may span several lines.
+            where.append(f"{path}:{reader.line_num}")
+    return pd.DataFrame(records, columns=[h.strip() for h in header], dtype=object), where
+
+
+def _stratified_split(labels: Sequence[str], ratios: tuple[float, float, float], seed: int) -> list[str]:
+    """A split name per row: within each label, a seeded shuffle cut into train/dev/test by ``ratios``."""
+    rng = np.random.default_rng(seed)
+    split = [""] * len(labels)
+    by_label: dict[str, list[int]] = {}
+    for i, lab in enumerate(labels):
+        by_label.setdefault(lab, []).append(i)
+    for lab in sorted(by_label):
+        rows = np.array(by_label[lab])[rng.permutation(len(by_label[lab]))]
+        n_dev, n_test = (int(round(len(rows) * r)) for r in ratios[1:])
+        n_dev = min(n_dev, max(len(rows) - 1 - n_test, 0))  # keep at least one training row
+        for k, i in enumerate(rows):
+            split[i] = "test" if k < n_test else "dev" if k < n_test + n_dev else "train"
+    return split
+
+
+def _call_translate(translate: Callable[..., list[str]], texts: list[str], source: str, target: str,
+                    ids: list[str]) -> list[str]:
+    """Call ``translate``, passing row ids only when it accepts them (for its error messages)."""
+    try:
+        params = inspect.signature(translate).parameters
+        takes_ids = "ids" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+    except (TypeError, ValueError):  # builtins without a signature
+        takes_ids = False
+    out = translate(texts, source, target, ids=ids) if takes_ids else translate(texts, source, target)
+    return list(out)
+
+
+def load_mms(
+    path: str | Path,
+    languages: Sequence[str] = ("zho_Hans", "bod_Tibt", "mya_Mymr"),
+    text_column: str = "text",
+    label_column: str = "label",
+    language_column: str | None = "language",
+    source_language: str | None = None,
+    translate: Callable[..., list[str]] | None = None,
+    id_column: str | None = None,
+    labels: Sequence[str] | None = None,
+    split_ratios: tuple[float, float, float] = (0.8, 0.1, 0.1),
+    split_seed: int = 0,
+) -> Corpus:
+    """Load an mms-format table (text, label, language) as a parallel corpus.
+
+    The rows whose ``language_column`` equals ``source_language`` become the corpus, their
+    ``text_column`` the text of ``languages[0]`` (with ``language_column=None`` every row is
+    used). ``source_language`` defaults to ``languages[0]`` or its ISO 639-1 code
+    (``zho_Hans`` -> ``zh``), whichever the table uses. Each other language comes from a column
+    named by its code when the table has one (parallel text), else from
+    ``translate(texts, source, target) -> list[str]`` (for example
+    :class:`mlcl_core.translation.OpenAITranslator`, as the paper translated Chinese into
+    Tibetan and Burmese with GPT-4); it receives ``ids=`` too when it accepts that keyword.
+
+    Ids come from ``id_column`` (default: ``_id`` or ``id`` when present, else the row number).
+    Labels are read as strings; ``labels`` fixes their set and order (default: sorted).
+    Splits: a ``split`` column when present (``train``, ``dev``/``validation``, ``test``), else
+    a stratified split by label, ``split_ratios`` train/dev/test (default 80/10/10), after a
+    shuffle seeded by ``split_seed`` (the same file and seed always give the same split).
+    """
+    path = Path(path)
+    languages = tuple(languages)
+    if not languages:
+        raise ValueError("load_mms: languages is empty")
+    if len(split_ratios) != 3 or min(split_ratios) < 0 or abs(sum(split_ratios) - 1.0) > 1e-9:
+        raise ValueError(f"split_ratios must be three non-negative numbers summing to 1, got {split_ratios}")
+    frame, where = _read_table(path)
+    targets = languages[1:]
+    parallel = [lang for lang in targets if lang in frame.columns]
+    missing = [lang for lang in targets if lang not in frame.columns]
+    if missing and translate is None:
+        raise CorpusError(f"{path}: no column for language(s) {missing} and no translate step given; "
+                          f"columns: {list(frame.columns)}")
+    needed = [text_column, label_column] + ([language_column] if language_column else [])
+    if id_column:
+        needed.append(id_column)
+    absent = [c for c in needed if c not in frame.columns]
+    if absent:
+        raise CorpusError(f"{path}: missing column(s) {absent}; columns: {list(frame.columns)}")
+
+    keep = np.arange(len(frame))
+    if language_column:
+        values = frame[language_column].astype(str).str.strip()
+        candidates = [source_language] if source_language else [languages[0], MMS_LANGUAGE_CODES.get(languages[0])]
+        code = next((c for c in candidates if c and (values == c).any()), None)
+        if code is None:
+            raise CorpusError(f"{path}: unknown language code {candidates[0]!r} in column {language_column!r}; "
+                              f"the table has {sorted(set(values))}")
+        keep = np.flatnonzero((values == code).to_numpy())
+    rows = frame.iloc[keep].reset_index(drop=True)
+    where = [where[i] for i in keep]
+
+    if id_column is None:
+        id_column = next((c for c in ("_id", "id") if c in frame.columns), None)
+    ids = [str(v).strip() for v in rows[id_column]] if id_column else [str(i) for i in keep]
+    first: dict[str, str] = {}
+    for idx, loc in zip(ids, where):
+        if idx in first:
+            raise CorpusError(f"{loc}: duplicate id {idx!r} (first at {first[idx]})")
+        first[idx] = loc
+
+    row_labels = []
+    for value, loc in zip(rows[label_column], where):
+        lab = _cell(value)
+        if not lab:
+            raise CorpusError(f"{loc}: empty label")
+        if labels is not None and lab not in labels:
+            raise CorpusError(f"{loc}: unknown label {lab!r}; known: {list(labels)}")
+        row_labels.append(lab)
+
+    texts: dict[str, list[str]] = {}
+    for lang, column in [(languages[0], text_column)] + [(lang, lang) for lang in parallel]:
+        texts[lang] = [_cell(v) for v in rows[column]]
+        for text, idx, loc in zip(texts[lang], ids, where):
+            if not text:
+                raise CorpusError(f"{loc}: empty text in column {column!r} (id {idx})")
+
+    if "split" in rows.columns:
+        split = []
+        for value, loc in zip(rows["split"], where):
+            name = _SPLIT_ALIASES.get(_cell(value).lower())
+            if name is None:
+                raise CorpusError(f"{loc}: unknown split {_cell(value)!r}; known: {sorted(_SPLIT_ALIASES)}")
+            split.append(name)
+    else:
+        split = _stratified_split(row_labels, split_ratios, split_seed)
+
+    # Translation is the long step: every check on the file has passed before it starts.
+    for lang in missing:
+        assert translate is not None
+        out = _call_translate(translate, texts[languages[0]], languages[0], lang, ids)
+        if len(out) != len(ids):
+            raise CorpusError(f"{path}: translation into {lang} returned {len(out)} texts for {len(ids)} rows")
+        for text, idx, loc in zip(out, ids, where):
+            if not isinstance(text, str) or not text.strip():
+                raise CorpusError(f"{loc}: translation into {lang} is empty (id {idx})")
+        texts[lang] = [t.strip() for t in out]
+
+    table = pd.DataFrame({"id": ids, "label": row_labels, "split": split,
+                          **{lang: texts[lang] for lang in languages}})
+    table = table.sort_values("split", key=lambda col: col.map(SPLITS.index), kind="stable")
+    found = tuple(sorted(set(row_labels)))
+    return Corpus("mms", table.reset_index(drop=True), languages, tuple(labels) if labels else found)
+
+
+def _cell(value: object) -> str:
+    """A table cell as stripped text; a missing value (None/NaN) is ''."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    return str(value).strip()
+
+
+_EXTRA_LOADERS["mms"] = load_mms
