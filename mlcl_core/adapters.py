@@ -17,9 +17,10 @@ temporary linear head on the masked mean of the audio encoder's frames, discarde
 
 from __future__ import annotations
 
+import copy
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import torch
@@ -27,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 if TYPE_CHECKING:  # only for type hints; encoders imports this module
-    from mlcl_core.config import AdapterConfig
+    from mlcl_core.config import AdapterConfig, AudioEncoderConfig, ExperimentConfig
     from mlcl_core.encoders import AudioEncoder
 
 #: Modes of the SimAdapter block: ``single`` runs only the current language's adapter (stage 1),
@@ -391,3 +392,77 @@ def parameter_counts(audio_encoder: "AudioEncoder", text_model: nn.Module | None
     table = pd.DataFrame([{"component": c, "trainable": t, "frozen": f, "total": t + f}
                           for c, (t, f) in rows.items()])
     return table
+
+
+def batches_from_features(features: dict[tuple[str, str], torch.Tensor], ids: Sequence[str], y: Sequence[int],
+                          languages: Sequence[str], batch_size: int) -> dict[str, list[Batch]]:
+    """Batches for :func:`prepare_adapters` from cached features ``{(lang, id): (T_i, C)}``.
+
+    Sentences go in the given order; a last batch smaller than 2 is dropped (meta-learning
+    splits every batch in halves). Each batch is padded to its longest clip.
+    """
+    if batch_size < 2:
+        raise ValueError(f"batch_size must be >= 2, got {batch_size}")
+    if len(ids) != len(y):
+        raise ValueError(f"{len(ids)} ids but {len(y)} labels")
+    missing = [(lang, str(i)) for lang in languages for i in ids if (lang, str(i)) not in features]
+    if missing:
+        raise ValueError(f"no cached features for {len(missing)} clips, e.g. {missing[0]}")
+    out: dict[str, list[Batch]] = {}
+    for lang in languages:
+        out[lang] = []
+        for start in range(0, len(ids) - 1, batch_size):
+            clips = [features[(lang, str(i))] for i in ids[start:start + batch_size]]
+            if len(clips) < 2:
+                continue
+            feats = nn.utils.rnn.pad_sequence(clips, batch_first=True).float()  # (B, T, C)
+            lengths = torch.tensor([c.shape[0] for c in clips])
+            mask = torch.arange(feats.shape[1])[None, :] < lengths[:, None]  # (B, T)
+            out[lang].append((feats, mask, torch.tensor(list(y[start:start + len(clips)]))))
+    return out
+
+
+def identity_gap(audio_cfg: "AudioEncoderConfig", adapter_cfg: "AdapterConfig", languages: Sequence[str],
+                 feats: torch.Tensor, feat_mask: torch.Tensor, seed: int) -> float:
+    """Largest |wrapped - base| over every language (and SimAdapter mode) at initialisation.
+
+    Builds a backbone, keeps an untouched copy, wraps the original with fresh adapters and
+    runs both on ``feats`` (B, T, C): 0 means the adapters start as the identity.
+    """
+    from mlcl_core.encoders import AudioEncoder, build_audio_encoder
+
+    torch.manual_seed(seed)
+    backbone = build_audio_encoder(audio_cfg, replace(adapter_cfg, kind="none"), languages).backbone.eval()
+    base = copy.deepcopy(backbone)
+    wrapped = AudioEncoder(backbone, adapter_cfg, languages).eval()
+    gap = 0.0
+    with torch.no_grad():
+        expected = base.encoder(base.feature_projection(feats)[0], attention_mask=feat_mask).last_hidden_state
+        for mode in (SIM_MODES if adapter_cfg.kind == "simadapter" else ("fusion",)):
+            wrapped.set_mode(mode)
+            for lang in languages:
+                frames, _ = wrapped(feats, feat_mask, lang)
+                gap = max(gap, float((frames - expected)[feat_mask].abs().max()))
+    return gap
+
+
+def geometry_parameter_counts(cfg: "ExperimentConfig", kinds: Sequence[str] = ("simadapter", "metaadapter", "none")):
+    """Parameter counts of ``cfg``'s encoder geometry for each adapter kind, without weights.
+
+    The models are built on the ``meta`` device from the geometry fields of ``cfg.text`` and
+    ``cfg.audio`` (a named checkpoint is not read), at ``cfg.text.vocab_size``: shapes only,
+    no memory and no download, so the paper geometry is counted in a second on a CPU.
+    """
+    import pandas as pd
+    from transformers import BertModel
+
+    from mlcl_core.encoders import bert_config, build_audio_encoder
+
+    audio_cfg = replace(cfg.audio, name_or_path=None, pretrained=False)
+    tables = []
+    with torch.device("meta"):
+        text = BertModel(bert_config(cfg.text, cfg.text.vocab_size), add_pooling_layer=False)
+        for kind in kinds:
+            audio = build_audio_encoder(audio_cfg, replace(cfg.adapter, kind=kind), cfg.data.languages)
+            tables.append(parameter_counts(audio, text).assign(profile=cfg.profile, kind=kind))
+    return pd.concat(tables, ignore_index=True)
