@@ -252,8 +252,12 @@ def _cycle(batches: Sequence[Batch]) -> Iterator[Batch]:
         yield from batches
 
 
+def _device(module: nn.Module) -> torch.device:
+    return next(module.parameters()).device
+
+
 def _classify_loss(encoder: "AudioEncoder", head: nn.Linear, lang: str, batch: Batch) -> torch.Tensor:
-    feats, feat_mask, y = batch
+    feats, feat_mask, y = (t.to(_device(head)) for t in batch)
     _, pooled = encoder(feats, feat_mask, lang)  # (B, D)
     return F.cross_entropy(head(pooled), y)
 
@@ -279,14 +283,14 @@ def _prepare_simadapter(encoder: "AudioEncoder", data: dict[str, Iterator[Batch]
     stage1: dict[str, list[float]] = {}
     encoder.set_mode("single")
     for lang in encoder.languages:
-        head = nn.Linear(encoder.hidden_size, num_labels)
+        head = nn.Linear(encoder.hidden_size, num_labels).to(_device(encoder))
         params = [p for b in blocks for p in b.per_lang[lang].parameters()] + list(head.parameters())
         stage1[lang] = _train(params, lambda: _classify_loss(encoder, head, lang, next(data[lang])),
                               cfg.prepare_steps, cfg.prepare_lr)
     for b in blocks:  # the language adapters are done: from now on only the fusion trains
         b.per_lang.requires_grad_(False)
     encoder.set_mode("fusion")
-    head = nn.Linear(encoder.hidden_size, num_labels)
+    head = nn.Linear(encoder.hidden_size, num_labels).to(_device(encoder))
     order = _cycle([(lang,) for lang in encoder.languages])
 
     def fusion_loss() -> torch.Tensor:
@@ -301,7 +305,7 @@ def _prepare_simadapter(encoder: "AudioEncoder", data: dict[str, Iterator[Batch]
 def _prepare_metaadapter(encoder: "AudioEncoder", data: dict[str, Iterator[Batch]], num_labels: int,
                          cfg: "AdapterConfig") -> dict[str, Any]:
     """Meta-learn the shared adapter's initialisation (and a throwaway head) across languages."""
-    head = nn.Linear(encoder.hidden_size, num_labels)
+    head = nn.Linear(encoder.hidden_size, num_labels).to(_device(encoder))
     params = {f"layer{i}.{n}": p for i, b in enumerate(encoder.adapter_blocks())
               for n, p in b.shared.named_parameters()}
     params.update({f"head.{n}": p for n, p in head.named_parameters()})
@@ -318,9 +322,9 @@ def attention_by_language(encoder: "AudioEncoder", batches_by_lang: dict[str, Se
     for lang, batches in batches_by_lang.items():
         per_batch = []
         for feats, feat_mask, _ in batches:
-            encoder(feats, feat_mask, lang)
+            encoder(feats.to(_device(encoder)), feat_mask.to(_device(encoder)), lang)
             per_batch.append(encoder.attention_weights())
-        out[lang] = torch.stack(per_batch).mean(0).tolist()
+        out[lang] = torch.stack(per_batch).mean(0).cpu().tolist()
     encoder.train(was_training)
     return out
 
