@@ -1,0 +1,404 @@
+"""Experiments: a results store, the paper's tables, and the hyperopt search of alpha, beta, tau.
+
+Results store
+    Each run writes one JSON file ``<results_dir>/<experiment>/<run-id>.json`` holding its
+    config, package versions, git commit, per-language accuracy, G, M, bootstrap intervals,
+    dev metrics, predictions (id, lang, y, y_hat), timings and training curve. The run id is a
+    hash of (system, config, seed), so a rerun finds a completed run and skips it, and a stopped
+    batch continues where it stopped. Files are written atomically (temp file + rename): a
+    killed run leaves no half-written result. Chapters build their tables and figures from
+    these files with :func:`load_results` / :func:`load_predictions`.
+
+Tables
+    :func:`run_table` runs (or loads) every system over several seeds and returns the layout of
+    the paper's Table 2: one row per system; per-language accuracy, G and M as the mean over
+    seeds, their std over seeds, and a 95 % bootstrap interval over test sentences of the
+    seed-averaged accuracy (all seeds' predictions pooled, sentences resampled; so the interval
+    reflects test-set noise and the std training noise).
+
+Search
+    :func:`search_mlcl` runs hyperopt's TPE over alpha, beta and tau on the dev split.
+    ``alpha + beta < 1`` is enforced by construction: alpha ~ U(0, 0.9) and
+    beta = share x (0.9 - alpha) with share ~ U(0, 1), so the CE weight 1 - alpha - beta is
+    always at least 0.1 and every point TPE proposes is valid (no rejected trials that would
+    mislead its density model). tau ~ choice over ``config.TAU_GRID`` (the paper's grid).
+    The objective is ``(1 - M) + G`` on dev: both terms are in accuracy units, 0 only for a
+    perfect and perfectly balanced model; it rewards accuracy and balance equally, which is
+    the paper's claim (lowest G at the highest M). Trials are pickled after every evaluation
+    and reloaded, so a search resumes; every trial is also a stored run, so re-evaluating a
+    point costs nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from mlcl_core.config import TAU_GRID, ExperimentConfig
+
+SYSTEMS: tuple[str, ...] = ("tfidf-linear", "tfidf-mlp", "unique", "combined", "combined+fgm", "combined+pgd",
+                            "mlcl")
+#: Names used in the book's tables (the paper's, with "mBERT" since that is its encoder).
+SYSTEM_NAMES: dict[str, str] = {
+    "tfidf-linear": "TF-IDF n-gram linear", "tfidf-mlp": "TF-IDF n-gram MLP", "unique": "BERT-Unique",
+    "combined": "BERT-Combined", "combined+fgm": "BERT+FGM", "combined+pgd": "BERT+PGD", "mlcl": "MLCL",
+}
+MAX_CONTRASTIVE_WEIGHT = 0.9  # alpha + beta never exceeds this in the search
+_PACKAGES = ("torch", "transformers", "tokenizers", "numpy", "pandas", "scikit-learn", "hyperopt")
+
+
+# --------------------------------------------------------------------------- ids and provenance
+def run_id(system: str, cfg: ExperimentConfig, seed: int, extra: dict[str, Any] | None = None) -> str:
+    """Stable id of a run: a hash of the system, the full config (with ``seed``) and ``extra``."""
+    cfg = replace(cfg, train=replace(cfg.train, seed=seed))
+    key = json.dumps({"system": system, "config": cfg.to_dict(), "extra": extra or {}}, sort_keys=True, default=str)
+    return f"{system.replace('+', '-')}-s{seed}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+
+
+def environment() -> dict[str, Any]:
+    """Python, platform, package versions and the git commit (``-dirty`` when files changed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {}
+    for name in _PACKAGES:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = None
+    root = Path(__file__).resolve().parents[1]
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
+                                timeout=10).stdout.strip() or None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        if commit and dirty:
+            commit += "-dirty"
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    return {"python": platform.python_version(), "platform": platform.platform(), "packages": versions,
+            "git_commit": commit}
+
+
+# --------------------------------------------------------------------------- the store
+def run_path(results_dir: str | Path, experiment: str, rid: str) -> Path:
+    return Path(results_dir) / experiment / f"{rid}.json"
+
+
+def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
+    """Write JSON via a temp file and rename, so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(payload, indent=1, default=_json_default), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def make_record(system: str, cfg: ExperimentConfig, seed: int, test: Any, dev: Any, history: dict[str, list],
+                seconds: dict[str, float], extra: dict[str, Any] | None = None, n_boot: int = 1000) -> dict[str, Any]:
+    """The JSON record of one run from its test/dev :class:`~mlcl_core.training.Evaluation`."""
+    from mlcl_core.metrics import bootstrap_ci
+
+    ci = bootstrap_ci(test.y, test.y_hat, test.lang, n_boot=n_boot, seed=seed, ids=test.ids)
+    return {
+        "run_id": run_id(system, cfg, seed, extra), "system": system, "seed": seed, "extra": extra or {},
+        "config": replace(cfg, train=replace(cfg.train, seed=seed)).to_dict(),
+        "environment": environment(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "languages": list(test.languages),
+        "accuracy": test.accuracy, "G": test.G, "M": test.M,
+        "ci": {"accuracy": ci["accuracy"], "G": ci["G"], "M": ci["M"], "n_boot": n_boot, "level": ci["level"]},
+        "dev": {"accuracy": dev.accuracy, "G": dev.G, "M": dev.M},
+        "predictions": test.to_records(), "timings": seconds, "curve": history,
+    }
+
+
+def save_record(results_dir: str | Path, experiment: str, record: dict[str, Any]) -> Path:
+    path = run_path(results_dir, experiment, record["run_id"])
+    write_json_atomic(path, record)
+    return path
+
+
+def _records(results_dir: str | Path, experiment: str) -> list[dict[str, Any]]:
+    folder = Path(results_dir) / experiment
+    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
+
+
+def load_results(results_dir: str | Path, experiment: str) -> pd.DataFrame:
+    """One row per stored run: run_id, system, seed, ``acc_<lang>`` (+ ``_low``/``_high``), G, M
+    (+ intervals), dev_M, dev_G, seconds, and the ``config``/``curve``/``extra`` as objects."""
+    rows = []
+    for rec in _records(results_dir, experiment):
+        row = {"run_id": rec["run_id"], "system": rec["system"], "seed": rec["seed"]}
+        for lang, acc in rec["accuracy"].items():
+            ci = rec["ci"]["accuracy"][lang]
+            row.update({f"acc_{lang}": acc, f"acc_{lang}_low": ci["low"], f"acc_{lang}_high": ci["high"]})
+        for m in ("G", "M"):
+            row.update({m: rec[m], f"{m}_low": rec["ci"][m]["low"], f"{m}_high": rec["ci"][m]["high"]})
+        row.update({"dev_M": rec["dev"]["M"], "dev_G": rec["dev"]["G"], "seconds": rec["timings"].get("total"),
+                    "config": rec["config"], "curve": rec["curve"], "extra": rec["extra"]})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def load_predictions(results_dir: str | Path, experiment: str) -> pd.DataFrame:
+    """Long table of every stored prediction: run_id, system, seed, id, lang, y, y_hat."""
+    frames = [pd.DataFrame(rec["predictions"]).assign(run_id=rec["run_id"], system=rec["system"], seed=rec["seed"])
+              for rec in _records(results_dir, experiment)]
+    cols = ["run_id", "system", "seed", "id", "lang", "y", "y_hat"]
+    return pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)
+
+
+# --------------------------------------------------------------------------- running systems
+def check_systems(systems: Iterable[str]) -> list[str]:
+    systems = list(systems)
+    unknown = [s for s in systems if s not in SYSTEMS]
+    if unknown or not systems:
+        raise ValueError(f"unknown system(s) {unknown or '(none given)'}; known: {', '.join(SYSTEMS)}")
+    return systems
+
+
+def _train_mlcl(cfg: ExperimentConfig, corpus: Any, speech_table: pd.DataFrame, checkpoint_dir: Path | None,
+                progress: bool):
+    """Build MLCL (tokenizer, encoders, cached features), prepare adapters, train; test/dev/fit."""
+    from mlcl_core.batching import ParallelDataset, make_loader
+    from mlcl_core.model import build_mlcl
+    from mlcl_core.training import Trainer
+
+    model, tokenizer, feats = build_mlcl(cfg, corpus, speech_table)
+    loaders = {split: make_loader(ParallelDataset(corpus, split, tokenizer, cfg.data.languages,
+                                                  cfg.data.max_text_len, feats),
+                                  cfg.train.batch_size, shuffle=split == "train", seed=cfg.train.seed)
+               for split in ("train", "dev", "test")}
+    start = time.perf_counter()
+    prep = model.prepare(loaders["train"])
+    prepare_s = time.perf_counter() - start
+    trainer = Trainer(model, cfg.train, checkpoint_dir=checkpoint_dir, progress=progress)
+    fit = trainer.fit(loaders["train"], loaders["dev"])
+    info = {**getattr(model, "timings", {}), "prepare_s": prepare_s, "prepare": _jsonable(prep)}
+    return trainer.evaluate(loaders["test"]), trainer.evaluate(loaders["dev"]), fit, info
+
+
+def _jsonable(obj: Any) -> Any:
+    """A JSON-safe copy of a history dict (tensors and arrays become lists)."""
+    try:
+        return json.loads(json.dumps(obj, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
+    except (TypeError, ValueError):
+        return str(obj)
+
+
+def run_system(cfg: ExperimentConfig, system: str, seed: int, results_dir: str | Path, experiment: str,
+               corpus: Any = None, speech_table: pd.DataFrame | None = None, progress: bool = True,
+               checkpoint_root: str | Path | None = None, n_boot: int = 1000) -> dict[str, Any]:
+    """Run one system with one seed and store it; a stored run is loaded instead of rerun.
+
+    ``corpus`` defaults to the one ``cfg.data`` describes; ``speech_table`` (MLCL only) to
+    synthesising it with ``cfg.speech``. Training checkpoints go under ``checkpoint_root``
+    (default ``<results_dir>/<experiment>/.checkpoints``) so a killed run resumes.
+    """
+    check_systems([system])
+    cfg = replace(cfg, train=replace(cfg.train, seed=seed))
+    rid = run_id(system, cfg, seed)
+    path = run_path(results_dir, experiment, rid)
+    if path.is_file():
+        return json.loads(path.read_text(encoding="utf-8"))
+    if corpus is None:
+        from mlcl_core.corpora import load_from_config
+        corpus = load_from_config(cfg.data)
+    ckpt_root = Path(checkpoint_root) if checkpoint_root else Path(results_dir) / experiment / ".checkpoints"
+    start = time.perf_counter()
+    if system == "mlcl":
+        if speech_table is None:
+            from mlcl_core.speech.corpus import corpus_audio
+            speech_table = corpus_audio(corpus, cfg.speech, cfg.data.languages, progress=progress)
+        test, dev, fit, info = _train_mlcl(cfg, corpus, speech_table, ckpt_root / rid, progress)
+        fits = {"all": fit}
+    else:
+        from mlcl_core.baselines import run_baseline
+        run = run_baseline(cfg, corpus, system, ckpt_root / rid, progress)
+        test, dev, fits, info = run.test, run.dev, run.fits, run.info
+    seconds = {"total": time.perf_counter() - start, **{k: v for k, v in info.items() if k.endswith("_s")}}
+    history = {name: f.history for name, f in fits.items()}
+    record = make_record(system, cfg, seed, test, dev, history, seconds, n_boot=n_boot)
+    record["info"] = _jsonable(info)
+    record["best_epoch"] = {name: f.best_epoch for name, f in fits.items()}
+    save_record(results_dir, experiment, record)
+    shutil.rmtree(ckpt_root / rid, ignore_errors=True)  # the stored record supersedes the checkpoint
+    return record
+
+
+# --------------------------------------------------------------------------- Table 2
+def run_table(cfg: ExperimentConfig, systems: Sequence[str], seeds: Sequence[int], results_dir: str | Path,
+              experiment: str = "table2", corpus: Any = None, speech_table: pd.DataFrame | None = None,
+              progress: bool = True, n_boot: int = 1000) -> pd.DataFrame:
+    """Run (or load) every system x seed and return the paper's Table 2 layout (see :func:`summarize`)."""
+    systems = check_systems(systems)
+    if not seeds:
+        raise ValueError("run_table: give at least one seed")
+    if corpus is None:
+        from mlcl_core.corpora import load_from_config
+        corpus = load_from_config(cfg.data)
+    if "mlcl" in systems and speech_table is None:
+        from mlcl_core.speech.corpus import corpus_audio
+        speech_table = corpus_audio(corpus, cfg.speech, cfg.data.languages, progress=progress)
+    records = [run_system(cfg, s, seed, results_dir, experiment, corpus, speech_table, progress, n_boot=n_boot)
+               for s in systems for seed in seeds]
+    return summarize(records, n_boot=n_boot)
+
+
+def summarize(records: Sequence[dict[str, Any]], n_boot: int = 1000) -> pd.DataFrame:
+    """Table 2 layout from run records: one row per system (in first-seen order).
+
+    Columns, for each language and for G and M: ``<col>`` (mean over seeds), ``<col>_std``
+    (std over seeds, NaN for one seed), ``<col>_low``/``<col>_high`` (bootstrap interval of
+    the seed-averaged value, all seeds' predictions pooled); plus ``n_seeds``.
+    """
+    from mlcl_core.metrics import bootstrap_ci, seed_summary
+
+    by_system: dict[str, list[dict[str, Any]]] = {}
+    for rec in records:
+        by_system.setdefault(rec["system"], []).append(rec)
+    rows = []
+    for system, recs in by_system.items():
+        summ = seed_summary(recs)
+        preds = pd.DataFrame([p for r in recs for p in r["predictions"]])
+        ci = bootstrap_ci(preds["y"], preds["y_hat"], preds["lang"], n_boot=n_boot, seed=0, ids=preds["id"])
+        row: dict[str, Any] = {"system": system, "n_seeds": len(recs)}
+        for lang, ms in summ["accuracy"].items():
+            row.update({lang: ms["mean"], f"{lang}_std": ms["std"],
+                        f"{lang}_low": ci["accuracy"][lang]["low"], f"{lang}_high": ci["accuracy"][lang]["high"]})
+        for m in ("G", "M"):
+            row.update({m: summ[m]["mean"], f"{m}_std": summ[m]["std"], f"{m}_low": ci[m]["low"],
+                        f"{m}_high": ci[m]["high"]})
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("system")
+
+
+def format_table(summary: pd.DataFrame, languages: Sequence[str], names: dict[str, str] | None = None) -> pd.DataFrame:
+    """Human-readable Table 2: accuracy in %, ``mean ± std [low, high]``; G and M as fractions."""
+    from mlcl_core.corpora import LANGUAGE_NAMES
+
+    names = names or SYSTEM_NAMES
+    out = pd.DataFrame(index=[names.get(s, s) for s in summary.index])
+    for col, scale, digits in [*[(lang, 100.0, 1) for lang in languages], ("G", 1.0, 4), ("M", 1.0, 4)]:
+        cells = []
+        for _, r in summary.iterrows():
+            text = f"{r[col] * scale:.{digits}f}"
+            if np.isfinite(r[f"{col}_std"]):
+                text += f" ± {r[f'{col}_std'] * scale:.{digits}f}"
+            cells.append(text + f" [{r[f'{col}_low'] * scale:.{digits}f}, {r[f'{col}_high'] * scale:.{digits}f}]")
+        out[LANGUAGE_NAMES.get(col, col)] = cells
+    return out
+
+
+# --------------------------------------------------------------------------- hyperopt
+def search_space() -> dict[str, Any]:
+    """hyperopt space: alpha, the share of the remaining contrastive mass given to beta, tau."""
+    from hyperopt import hp
+
+    return {"alpha": hp.uniform("alpha", 0.0, MAX_CONTRASTIVE_WEIGHT),
+            "beta_share": hp.uniform("beta_share", 0.0, 1.0),
+            "tau": hp.choice("tau", list(TAU_GRID))}
+
+
+def weights_from_sample(sample: dict[str, float]) -> tuple[float, float, float]:
+    """(alpha, beta, tau) of a point of :func:`search_space`; alpha + beta <= 0.9 < 1 always."""
+    alpha = float(sample["alpha"])
+    beta = float(sample["beta_share"]) * (MAX_CONTRASTIVE_WEIGHT - alpha)
+    return alpha, beta, float(sample["tau"])
+
+
+def search_objective(M: float, G: float) -> float:  # noqa: N803 - the paper's names
+    """What the search minimises on dev: ``(1 - M) + G`` (see the module docstring)."""
+    return (1.0 - M) + G
+
+
+def tpe_search(evaluate: Callable[[float, float, float], dict[str, float]], max_evals: int,
+               trials_path: str | Path, seed: int = 0, progress: bool = False) -> tuple[dict[str, float], pd.DataFrame]:
+    """TPE over (alpha, beta, tau); ``evaluate(alpha, beta, tau)`` returns dev ``{"M", "G"}``.
+
+    Trials are pickled to ``trials_path`` after every evaluation and loaded from it when it
+    exists, so calling again with a larger ``max_evals`` continues the search. Returns the best
+    ``{"alpha", "beta", "tau"}`` and the trials table (:func:`trials_frame`).
+    """
+    import pickle
+
+    from hyperopt import STATUS_OK, Trials, fmin, tpe
+
+    if max_evals < 1:
+        raise ValueError(f"max_evals must be >= 1, got {max_evals}")
+    trials_path = Path(trials_path)
+    trials_path.parent.mkdir(parents=True, exist_ok=True)
+    trials = pickle.loads(trials_path.read_bytes()) if trials_path.is_file() else Trials()
+
+    def objective(sample: dict[str, float]) -> dict[str, Any]:
+        alpha, beta, tau = weights_from_sample(sample)
+        dev = evaluate(alpha, beta, tau)
+        return {"loss": search_objective(dev["M"], dev["G"]), "status": STATUS_OK,
+                "alpha": alpha, "beta": beta, "tau": tau, "M": dev["M"], "G": dev["G"]}
+
+    for _ in range(len(trials.trials), max_evals):  # one at a time so every trial is saved
+        fmin(objective, search_space(), algo=tpe.suggest, max_evals=len(trials.trials) + 1, trials=trials,
+             rstate=np.random.default_rng(seed + len(trials.trials)), show_progressbar=progress)
+        tmp = trials_path.with_name(f".{trials_path.name}.tmp{os.getpid()}")
+        tmp.write_bytes(pickle.dumps(trials))
+        os.replace(tmp, trials_path)
+    frame = trials_frame(trials)
+    best = frame.loc[frame["loss"].idxmin()]
+    return {"alpha": float(best["alpha"]), "beta": float(best["beta"]), "tau": float(best["tau"])}, frame
+
+
+def trials_frame(trials: Any) -> pd.DataFrame:
+    """hyperopt trials as a table: trial, alpha, beta, tau, dev M, dev G, loss."""
+    rows = [{"trial": i, **{k: t["result"][k] for k in ("alpha", "beta", "tau", "M", "G", "loss")}}
+            for i, t in enumerate(trials.trials) if t["result"].get("status") == "ok"]
+    return pd.DataFrame(rows, columns=["trial", "alpha", "beta", "tau", "M", "G", "loss"])
+
+
+def load_trials(trials_path: str | Path) -> pd.DataFrame:
+    """The trials table of a saved search (empty when none was saved)."""
+    import pickle
+
+    path = Path(trials_path)
+    if not path.is_file():
+        return pd.DataFrame(columns=["trial", "alpha", "beta", "tau", "M", "G", "loss"])
+    return trials_frame(pickle.loads(path.read_bytes()))
+
+
+def search_mlcl(cfg: ExperimentConfig, max_evals: int, results_dir: str | Path, seed: int = 0,
+                corpus: Any = None, speech_table: pd.DataFrame | None = None, experiment: str = "search",
+                progress: bool = False) -> tuple[dict[str, float], pd.DataFrame]:
+    """TPE search of MLCL's alpha, beta, tau on the dev split; each trial is a stored run.
+
+    Returns the best ``{"alpha", "beta", "tau"}`` and the trials table; trials are kept in
+    ``<results_dir>/<experiment>/trials.pkl``.
+    """
+    if corpus is None:
+        from mlcl_core.corpora import load_from_config
+        corpus = load_from_config(cfg.data)
+    if speech_table is None:
+        from mlcl_core.speech.corpus import corpus_audio
+        speech_table = corpus_audio(corpus, cfg.speech, cfg.data.languages, progress=progress)
+
+    def evaluate(alpha: float, beta: float, tau: float) -> dict[str, float]:
+        trial_cfg = replace(cfg, loss=replace(cfg.loss, alpha=alpha, beta=beta, tau=tau))
+        rec = run_system(trial_cfg, "mlcl", seed, results_dir, experiment, corpus, speech_table, progress)
+        return {"M": rec["dev"]["M"], "G": rec["dev"]["G"]}
+
+    return tpe_search(evaluate, max_evals, Path(results_dir) / experiment / "trials.pkl", seed, progress)
