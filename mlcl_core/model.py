@@ -128,7 +128,7 @@ class MLCLModel(nn.Module):
         else:  # one sentence has no negatives (only happens in evaluation)
             mcl = lcl = ce.new_zeros(())
         loss = (1 - alpha - beta) * ce + alpha * mcl + beta * lcl + reg
-        parts = {"ce": ce.item(), "mcl": mcl.item(), "lcl": lcl.item(), "reg": float(reg)}
+        parts = {"ce": ce.item(), "mcl": mcl.item(), "lcl": lcl.item(), "reg": float(reg.detach())}
         return ModelOutput(loss=loss, logits=logits, y=y, group=group, parts=parts,
                            extras={"text_emb": text_emb.detach(), "speech_emb": speech_emb.detach()})
 
