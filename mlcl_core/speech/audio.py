@@ -1,0 +1,41 @@
+"""Audio helpers shared by the backends: int16/float conversion, resampling, decoding bytes."""
+
+from __future__ import annotations
+
+import io
+from math import gcd
+
+import numpy as np
+
+from . import SAMPLE_RATE
+
+
+def to_float32(samples: np.ndarray) -> np.ndarray:
+    """int16 PCM or any float array -> float32 in [-1, 1], mono (channels averaged)."""
+    x = np.asarray(samples)
+    if x.ndim == 2:  # (T, C) from soundfile
+        x = x.mean(axis=1)
+    if np.issubdtype(x.dtype, np.integer):
+        return (x.astype(np.float32) / 32768.0)
+    return x.astype(np.float32, copy=False)
+
+
+def resample(wave: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> np.ndarray:
+    """Polyphase resampling (scipy) of a (T,) float32 wave from ``rate`` to ``target`` Hz."""
+    if rate == target or len(wave) == 0:
+        return wave.astype(np.float32, copy=False)
+    from scipy.signal import resample_poly
+
+    g = gcd(rate, target)
+    return resample_poly(wave, target // g, rate // g).astype(np.float32)
+
+
+def decode(data: bytes, what: str) -> np.ndarray:
+    """Decode WAV/MP3/FLAC bytes with soundfile to a 16 kHz (T,) float32 wave."""
+    import soundfile as sf
+
+    try:
+        wave, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=False)
+    except Exception as err:  # soundfile raises several error types for bad input
+        raise ValueError(f"cannot decode audio from {what}: {err}") from err
+    return resample(to_float32(wave), rate)

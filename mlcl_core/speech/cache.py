@@ -1,0 +1,109 @@
+"""Content-addressed cache of synthesised speech: one FLAC file per (backend, voice, version, text).
+
+Files live in ``<cache_dir>/<key[:2]>/<key>.flac`` (16-bit PCM, 16 kHz). Each file's comment
+tag records its frame count and a CRC-32 of the samples, so a truncated or corrupt file is
+detected on read and counts as missing. Writes go to a temporary file in the same directory
+and are renamed into place (``os.replace``), so a killed run never leaves a half-written file
+under a key. (No fsync: this protects against killed processes, not power loss.)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from . import SAMPLE_RATE
+
+_TAG = "mlcl-speech"
+
+
+class CorruptAudioError(ValueError):
+    """A cached audio file is unreadable, truncated or fails its checksum."""
+
+
+def cache_key(backend: str, voice: str, version: str, text: str) -> str:
+    """sha256 (hex) of everything that determines the audio."""
+    payload = json.dumps([backend, voice, version, text], ensure_ascii=False)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def _pcm16(wave: np.ndarray) -> np.ndarray:
+    return (np.clip(wave, -1.0, 32767 / 32768) * 32768).round().astype(np.int16)
+
+
+def write_wave(path: str | Path, wave: np.ndarray) -> None:
+    """Write a (T,) float wave atomically as checksummed 16-bit FLAC."""
+    import soundfile as sf
+
+    path = Path(path)
+    pcm = _pcm16(np.asarray(wave, dtype=np.float32).reshape(-1))
+    # FLAC cannot hold zero frames: store one padding sample, the tag says how many are real.
+    body = pcm if len(pcm) else np.zeros(1, np.int16)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".flac")
+    os.close(fd)
+    try:
+        with sf.SoundFile(tmp, "w", samplerate=SAMPLE_RATE, channels=1, format="FLAC", subtype="PCM_16") as f:
+            f.comment = f"{_TAG} frames={len(pcm)} crc32={zlib.crc32(pcm.tobytes())}"
+            f.write(body)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_wave(path: str | Path) -> np.ndarray:
+    """Read a cached wave: (T,) float32 at 16 kHz; :class:`CorruptAudioError` if damaged."""
+    import soundfile as sf
+
+    try:
+        with sf.SoundFile(str(path)) as f:
+            tag, rate = f.comment, f.samplerate
+            pcm = f.read(dtype="int16")
+    except Exception as err:  # libsndfile reports damage with several error types
+        raise CorruptAudioError(f"{path}: unreadable audio ({err})") from err
+    fields = dict(kv.split("=", 1) for kv in tag.split()[1:] if "=" in kv) if tag.startswith(_TAG) else {}
+    if "frames" not in fields or rate != SAMPLE_RATE:
+        raise CorruptAudioError(f"{path}: not a speech-cache file (tag {tag!r}, rate {rate})")
+    pcm = pcm[: int(fields["frames"])]
+    if len(pcm) != int(fields["frames"]) or zlib.crc32(pcm.tobytes()) != int(fields["crc32"]):
+        raise CorruptAudioError(f"{path}: truncated or corrupt ({len(pcm)} of {fields['frames']} frames)")
+    return pcm.astype(np.float32) / 32768.0
+
+
+class SpeechCache:
+    """Synthesised speech on disk, addressed by :func:`cache_key`."""
+
+    def __init__(self, cache_dir: str | Path) -> None:
+        self.root = Path(cache_dir).expanduser()
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def path(self, key: str) -> Path:
+        """Where the audio of ``key`` lives (sharded by its first two hex digits)."""
+        return self.root / key[:2] / f"{key}.flac"
+
+    def get(self, key: str) -> np.ndarray | None:
+        """The cached wave, or ``None`` when missing or damaged (a damaged file is removed)."""
+        path = self.path(key)
+        if not path.exists():
+            return None
+        try:
+            return load_wave(path)
+        except CorruptAudioError:
+            path.unlink(missing_ok=True)
+            return None
+
+    def put(self, key: str, wave: np.ndarray) -> Path:
+        """Store ``wave`` under ``key`` atomically and return its path."""
+        path = self.path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_wave(path, wave)
+        return path
+
+    def __contains__(self, key: str) -> bool:
+        return self.get(key) is not None
