@@ -108,3 +108,25 @@ def mcl_loss(text_emb: torch.Tensor, speech_emb: torch.Tensor, tau: float) -> to
     _check_views(text_emb, speech_emb)
     terms = [nt_xent(speech_emb[k], text_emb[k], tau) for k in range(text_emb.shape[0])]
     return 2.0 * torch.stack(terms).mean()
+
+
+def anchor_gradients(pos_sim: float, neg_sims: torch.Tensor, tau: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One anchor's NT-Xent term and its gradients with respect to the similarities.
+
+    With ``p_k = softmax_k(s_k / tau)`` over the positive and the negatives,
+    ``loss = -log p_pos``, ``d loss / d s_pos = -(1 - p_pos) / tau`` and
+    ``d loss / d s_k = p_k / tau`` for each negative: a negative pushes back in proportion to
+    its softmax weight, so a small tau concentrates the push on the hardest negatives.
+
+    Args:
+        pos_sim: cosine similarity of the positive pair.
+        neg_sims: (M,) cosine similarities of the negatives.
+        tau: temperature.
+
+    Returns:
+        ``(loss, grad_pos, grad_negs (M,))``.
+    """
+    _check_tau(tau)
+    s = torch.cat([torch.tensor([pos_sim], dtype=neg_sims.dtype), neg_sims]) / tau  # (1 + M,)
+    p = torch.softmax(s, dim=0)
+    return -torch.log_softmax(s, dim=0)[0], -(1 - p[0]) / tau, p[1:] / tau

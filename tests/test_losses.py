@@ -118,3 +118,16 @@ def test_losses_reject_mismatched_views():
         losses.mcl_loss(text, speech[:2], 0.1)
     with pytest.raises(ValueError, match="tau"):
         losses.lcl_loss(text, speech, 0.0)
+
+
+@pytest.mark.parametrize("tau", [0.05, 0.5])
+def test_anchor_gradients_match_autograd(tau):
+    s = torch.tensor([0.7, 0.8, 0.1, -0.3], dtype=torch.float64, requires_grad=True)
+    loss = -torch.log_softmax(s / tau, dim=0)[0]
+    loss.backward()
+    got_loss, g_pos, g_neg = losses.anchor_gradients(0.7, s[1:].detach(), tau)
+    assert got_loss.item() == pytest.approx(loss.item())
+    assert g_pos.item() == pytest.approx(s.grad[0].item())
+    assert torch.allclose(g_neg, s.grad[1:])
+    # Smaller tau: the hard negative (0.8) takes a larger share of the push than the easy one.
+    assert (g_neg[0] / g_neg[1]).item() > 1.0
