@@ -40,7 +40,7 @@ import subprocess
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -135,16 +135,26 @@ def save_record(results_dir: str | Path, experiment: str, record: dict[str, Any]
     return path
 
 
-def _records(results_dir: str | Path, experiment: str) -> list[dict[str, Any]]:
+def _records(results_dir: str | Path, experiment: str, run_ids: Sequence[str] | None = None) -> list[dict[str, Any]]:
     folder = Path(results_dir) / experiment
-    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
+    if run_ids is not None:
+        paths = [folder / f"{rid}.json" for rid in dict.fromkeys(run_ids)]
+        absent = [p.name for p in paths if not p.is_file()]
+        if absent:
+            raise FileNotFoundError(f"{folder}: no stored run(s) {absent}")
+    else:
+        paths = sorted(folder.glob("*.json")) if folder.is_dir() else []
+    return [json.loads(p.read_text(encoding="utf-8")) for p in paths]
 
 
-def load_results(results_dir: str | Path, experiment: str) -> pd.DataFrame:
+def load_results(results_dir: str | Path, experiment: str, run_ids: Sequence[str] | None = None) -> pd.DataFrame:
     """One row per stored run: run_id, system, seed, ``acc_<lang>`` (+ ``_low``/``_high``), G, M
-    (+ intervals), dev_M, dev_G, seconds, and the ``config``/``curve``/``extra`` as objects."""
+    (+ intervals), dev_M, dev_G, seconds, and the ``config``/``curve``/``extra`` as objects.
+
+    ``run_ids`` keeps only those runs (in that order); default: every run of the experiment.
+    """
     rows = []
-    for rec in _records(results_dir, experiment):
+    for rec in _records(results_dir, experiment, run_ids):
         row = {"run_id": rec["run_id"], "system": rec["system"], "seed": rec["seed"]}
         for lang, acc in rec["accuracy"].items():
             ci = rec["ci"]["accuracy"][lang]
@@ -157,10 +167,10 @@ def load_results(results_dir: str | Path, experiment: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def load_predictions(results_dir: str | Path, experiment: str) -> pd.DataFrame:
+def load_predictions(results_dir: str | Path, experiment: str, run_ids: Sequence[str] | None = None) -> pd.DataFrame:
     """Long table of every stored prediction: run_id, system, seed, id, lang, y, y_hat."""
     frames = [pd.DataFrame(rec["predictions"]).assign(run_id=rec["run_id"], system=rec["system"], seed=rec["seed"])
-              for rec in _records(results_dir, experiment)]
+              for rec in _records(results_dir, experiment, run_ids)]
     cols = ["run_id", "system", "seed", "id", "lang", "y", "y_hat"]
     return pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)
 
@@ -246,9 +256,16 @@ def run_system(cfg: ExperimentConfig, system: str, seed: int, results_dir: str |
 # --------------------------------------------------------------------------- Table 2
 def run_table(cfg: ExperimentConfig, systems: Sequence[str], seeds: Sequence[int], results_dir: str | Path,
               experiment: str = "table2", corpus: Any = None, speech_table: pd.DataFrame | None = None,
-              progress: bool = True, n_boot: int = 1000) -> pd.DataFrame:
-    """Run (or load) every system x seed and return the paper's Table 2 layout (see :func:`summarize`)."""
+              progress: bool = True, n_boot: int = 1000,
+              configs: Mapping[str, ExperimentConfig] | None = None) -> pd.DataFrame:
+    """Run (or load) every system x seed and return the paper's Table 2 layout (see :func:`summarize`).
+
+    ``configs`` gives a system its own config (e.g. MLCL with the searched alpha, beta, tau);
+    the others use ``cfg``. ``summary.attrs["run_ids"]`` lists the runs behind the table (pass
+    them to :func:`load_results` to get exactly these runs back).
+    """
     systems = check_systems(systems)
+    configs = dict(configs or {})
     if not seeds:
         raise ValueError("run_table: give at least one seed")
     if corpus is None:
@@ -257,9 +274,12 @@ def run_table(cfg: ExperimentConfig, systems: Sequence[str], seeds: Sequence[int
     if "mlcl" in systems and speech_table is None:
         from mlcl_core.speech.corpus import corpus_audio
         speech_table = corpus_audio(corpus, cfg.speech, cfg.data.languages, progress=progress)
-    records = [run_system(cfg, s, seed, results_dir, experiment, corpus, speech_table, progress, n_boot=n_boot)
+    records = [run_system(configs.get(s, cfg), s, seed, results_dir, experiment, corpus, speech_table, progress,
+                          n_boot=n_boot)
                for s in systems for seed in seeds]
-    return summarize(records, n_boot=n_boot)
+    summary = summarize(records, n_boot=n_boot)
+    summary.attrs["run_ids"] = [r["run_id"] for r in records]
+    return summary
 
 
 def summarize(records: Sequence[dict[str, Any]], n_boot: int = 1000) -> pd.DataFrame:
@@ -387,7 +407,7 @@ def search_mlcl(cfg: ExperimentConfig, max_evals: int, results_dir: str | Path, 
     """TPE search of MLCL's alpha, beta, tau on the dev split; each trial is a stored run.
 
     Returns the best ``{"alpha", "beta", "tau"}`` and the trials table; trials are kept in
-    ``<results_dir>/<experiment>/trials.pkl``.
+    :func:`search_trials_path`.
     """
     if corpus is None:
         from mlcl_core.corpora import load_from_config
@@ -401,4 +421,91 @@ def search_mlcl(cfg: ExperimentConfig, max_evals: int, results_dir: str | Path, 
         rec = run_system(trial_cfg, "mlcl", seed, results_dir, experiment, corpus, speech_table, progress)
         return {"M": rec["dev"]["M"], "G": rec["dev"]["G"]}
 
-    return tpe_search(evaluate, max_evals, Path(results_dir) / experiment / "trials.pkl", seed, progress)
+    return tpe_search(evaluate, max_evals, search_trials_path(cfg, results_dir, experiment, seed), seed, progress)
+
+
+def search_trials_path(cfg: ExperimentConfig, results_dir: str | Path, experiment: str = "search", seed: int = 0) -> Path:
+    """Where :func:`search_mlcl` keeps the trials of a search over ``cfg`` (one file per config and seed,
+    so searches over different data or encoders never mix)."""
+    base = replace(cfg, loss=replace(cfg.loss, alpha=0.0, beta=0.0, tau=1.0))  # the searched values do not count
+    return Path(results_dir) / experiment / f"trials-{run_id('search', base, seed)}.pkl"
+
+
+# --------------------------------------------------------------------------- published numbers
+#: Published rows to compare with: accuracy (%) for zho_Hans, bod_Tibt, mya_Mymr, then G and M.
+#: SIB-200 rows use the same SIB-200 test set as our ``sib200`` runs; the MLCL paper's rows use
+#: its own Flores-200 (Table 2) and mms (Table 3) splits, so they are context, not a paired test.
+REFERENCE_ROWS: dict[str, list[tuple[str, str, float, float, float, float, float]]] = {
+    "sib200": [
+        ("SIB-200 (Adelani et al. 2023)", "n-gram MLP", 74.67, 72.14, 65.73, 0.028, 0.709),
+        ("SIB-200 (Adelani et al. 2023)", "XLM-R base", 90.2, 24.8, 81.1, 0.222, 0.654),
+        ("SIB-200 (Adelani et al. 2023)", "XLM-R large", 90.1, 25.0, 87.2, 0.215, 0.674),
+        ("SIB-200 (Adelani et al. 2023)", "GPT-4 zero-shot", 79.5, 13.6, 62.2, 0.283, 0.518),
+        ("MLCL paper, Table 2 (its Flores-200 split)", "mBERT-Combined", 87.24, 58.38, 46.19, 0.1427, 0.6394),
+        ("MLCL paper, Table 2 (its Flores-200 split)", "MLCL", 84.67, 59.21, 48.71, 0.1245, 0.6420),
+    ],
+    "mms": [
+        ("MLCL paper, Table 3 (mms)", "mBERT-Unique", 71.91, 42.17, 25.54, 0.2216, 0.4656),
+        ("MLCL paper, Table 3 (mms)", "mBERT-Combined", 80.25, 45.15, 39.01, 0.1672, 0.5480),
+        ("MLCL paper, Table 3 (mms)", "mBERT+PGD", 79.67, 44.76, 37.07, 0.1759, 0.5383),
+        ("MLCL paper, Table 3 (mms)", "mBERT+FGM", 77.82, 44.23, 35.58, 0.1786, 0.5254),
+        ("MLCL paper, Table 3 (mms)", "MLCL", 79.70, 48.42, 42.01, 0.1477, 0.5671),
+    ],
+}
+REFERENCE_ROWS["flores200"] = REFERENCE_ROWS["sib200"][-2:]
+
+
+def reference_table(corpus: str) -> pd.DataFrame:
+    """The published rows for ``corpus`` (accuracies as fractions, like ours)."""
+    rows = [{"source": src, "system": name, "zho_Hans": zh / 100, "bod_Tibt": bo / 100, "mya_Mymr": my / 100,
+             "G": g, "M": m} for src, name, zh, bo, my, g, m in REFERENCE_ROWS.get(corpus, [])]
+    return pd.DataFrame(rows, columns=["source", "system", "zho_Hans", "bod_Tibt", "mya_Mymr", "G", "M"])
+
+
+def _inside(value: float, low: float, high: float) -> str:
+    return "inside" if low <= value <= high else "outside"
+
+
+def comparison_prose(summary: pd.DataFrame, corpus: str, languages: Sequence[str],
+                     names: dict[str, str] | None = None) -> str:
+    """Markdown that compares our table with the published rows, every number from ``summary``.
+
+    A published value counts as *inside the noise* when it lies in our 95 % bootstrap interval;
+    two of our systems are indistinguishable when their intervals overlap (a conservative test).
+    """
+    names = names or SYSTEM_NAMES
+    lines = []
+    best = summary["M"].idxmax()
+    lines.append(f"Our best mean accuracy is {names.get(best, best)}'s, M = {summary.loc[best, 'M']:.3f} "
+                 f"[{summary.loc[best, 'M_low']:.3f}, {summary.loc[best, 'M_high']:.3f}], "
+                 f"with G = {summary.loc[best, 'G']:.3f}.")
+    if "mlcl" in summary.index:
+        m = summary.loc["mlcl"]
+        for other in summary.index.drop("mlcl"):
+            o = summary.loc[other]
+            overlap = m["M_low"] <= o["M_high"] and o["M_low"] <= m["M_high"]
+            lines.append(f"MLCL vs {names.get(other, other)}: M {m['M']:.3f} vs {o['M']:.3f} "
+                         f"({m['M'] - o['M']:+.3f}), G {m['G']:.3f} vs {o['G']:.3f} "
+                         f"({m['G'] - o['G']:+.3f}); the M intervals "
+                         + ("overlap, so this difference is inside the noise." if overlap
+                            else "do not overlap, so this difference is outside the noise."))
+    refs = reference_table(corpus)
+    if refs.empty:
+        lines.append(f"There are no published numbers for corpus {corpus!r} to compare with.")
+    elif tuple(languages) != ("zho_Hans", "bod_Tibt", "mya_Mymr"):
+        lines.append(f"The published rows are for Chinese, Tibetan and Burmese; this run has {list(languages)}, "
+                     "and G and M over other language sets are not comparable.")
+    else:
+        row = summary.loc["mlcl"] if "mlcl" in summary.index else summary.loc[best]
+        who = "MLCL" if "mlcl" in summary.index else names.get(best, best)
+        for _, ref in refs.iterrows():
+            lines.append(f"{ref['source']}, {ref['system']}: M {ref['M']:.3f} "
+                         f"({_inside(ref['M'], row['M_low'], row['M_high'])} {who}'s M interval "
+                         f"[{row['M_low']:.3f}, {row['M_high']:.3f}]), G {ref['G']:.3f} "
+                         f"({_inside(ref['G'], row['G_low'], row['G_high'])} {who}'s G interval "
+                         f"[{row['G_low']:.3f}, {row['G_high']:.3f}]).")
+    if summary["n_seeds"].min() > 1:
+        worst = summary["M_std"].idxmax()
+        lines.append(f"Across seeds, M varies by up to {summary.loc[worst, 'M_std']:.3f} (std, "
+                     f"{names.get(worst, worst)}), a second measure of the noise.")
+    return "\n".join(f"- {line}" for line in lines)
