@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 import numpy as np
 import pandas as pd
 
@@ -34,6 +35,7 @@ def plot_parameter_counts(table: pd.DataFrame, kind: str) -> plt.Figure:
         ax.barh(y, part["frozen"], left=part["trainable"], color="tab:blue", label="frozen")
         ax.set_yticks(y, part["component"])
         ax.set_xscale("log")
+        ax.set_xlim(part["total"].min() / 4, part["total"].max() * 6)  # room for the smallest bar and the labels
         ax.set_xlabel("parameters")
         ax.set_title(f"{profile} geometry, {kind}")
         for yi, total in zip(y, part["total"]):
@@ -58,7 +60,9 @@ def plot_attention_heatmaps(attention: Mapping[str, Sequence[Sequence[float]]], 
         image = ax.imshow(weights[:, layer, :], vmin=vmin, vmax=vmax, cmap="viridis")
         for i in range(len(languages)):
             for j in range(len(languages)):
-                ax.text(j, i, f"{weights[i, layer, j]:.3f}", ha="center", va="center", color="w", fontsize=8)
+                bright = weights[i, layer, j] > (vmin + vmax) / 2  # dark text on the bright end of viridis
+                ax.text(j, i, f"{weights[i, layer, j]:.3f}", ha="center", va="center",
+                        color="k" if bright else "w", fontsize=8)
         ax.set_xticks(range(len(languages)), names, rotation=30, ha="right")
         ax.set_yticks(range(len(languages)), names if layer == 0 else [""] * len(languages))
         ax.set_title(f"layer {layer + 1}")
@@ -90,6 +94,7 @@ def plot_meta_curve(meta: Mapping[str, Sequence[float]]) -> plt.Figure:
     ax.plot(steps, meta["support_loss"], marker=".", label="support loss at $\\theta_0$")
     ax.plot(steps, meta["query_loss"], marker=".", label="query loss at $\\theta'$")
     ax.set_xlabel("outer step")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("cross-entropy (mean over languages)")
     eps_ax = ax.twinx()
     eps_ax.plot(steps, meta["eps"], color="tab:gray", ls="--", label="$\\epsilon_t$")
