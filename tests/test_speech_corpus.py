@@ -79,3 +79,13 @@ def test_corpus_audio_from_config(corpus, tmp_path):
     cfg = make_config("tiny", cache_dir=str(tmp_path), workers=1).speech
     df = corpus_audio(corpus, cfg, languages=["zho_Hans"], progress=False)
     assert len(df) == 6 and set(df["lang"]) == {"zho_Hans"} and df["path"].str.startswith(str(tmp_path)).all()
+
+
+def test_synthesis_speed_uses_a_fresh_cache(corpus, tmp_path):
+    from mlcl_core.speech.corpus import synthesis_speed
+
+    synthesize_corpus(corpus, cache_dir=tmp_path, workers=1, progress=False)  # a warm cache elsewhere
+    speed = synthesis_speed(corpus, n=2, workers=1)
+    assert speed["utterances"] == 4 and speed["audio_seconds"] > 1 and speed["x_realtime"] > 1
+    with pytest.raises(ValueError, match="n must be"):
+        synthesis_speed(corpus, n=0)

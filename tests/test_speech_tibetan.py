@@ -97,3 +97,11 @@ def test_input_brackets_cannot_open_phoneme_mode():
 
 def test_foreign_letters_are_normalised_not_dropped():
     assert syllable_ipa("ཊི") != "" and syllable_ipa("ཀ") != ""
+
+
+def test_naive_route_spells_letters():
+    from mlcl_core.speech import get_backend
+
+    backend = get_backend("espeak")
+    naive, ours = backend.synthesize_raw(SENTENCE, "cmn"), backend.synthesize(SENTENCE, "bod_Tibt")
+    assert len(naive) > 5 * len(ours)  # the cmn voice reads each code point's name

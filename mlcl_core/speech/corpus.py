@@ -123,3 +123,24 @@ def corpus_audio(corpus, speech_cfg, languages: Sequence[str] | None = None,
     opts = {"url": speech_cfg.marytts_url} if speech_cfg.backend == "marytts" else {}
     return synthesize_corpus(corpus, backend=speech_cfg.backend, cache_dir=os.path.expanduser(speech_cfg.cache_dir),
                              workers=speech_cfg.workers, languages=languages, progress=progress, **opts)
+
+
+def synthesis_speed(corpus, n: int = 60, backend: str = "espeak", workers: int = 2,
+                    languages: Sequence[str] | None = None, **opts: Any) -> dict[str, float]:
+    """Measure synthesis speed: the first ``n`` sentences in each language, synthesised into a
+    fresh temporary cache (so nothing comes from an earlier run). Returns utterances,
+    audio_seconds, wall_seconds (process start-up included) and x_realtime."""
+    import dataclasses
+    import tempfile
+    import time
+
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    sample = dataclasses.replace(corpus, table=corpus.table.head(n))
+    with tempfile.TemporaryDirectory(prefix="mlcl-speed-") as tmp:
+        start = time.perf_counter()
+        table = synthesize_corpus(sample, backend, tmp, workers, languages, progress=False, **opts)
+        wall = time.perf_counter() - start
+    audio = float(table["seconds"].sum())
+    return {"utterances": len(table), "audio_seconds": audio, "wall_seconds": wall,
+            "x_realtime": audio / wall, "workers": workers}

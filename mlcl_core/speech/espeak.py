@@ -172,6 +172,15 @@ class EspeakBackend(SpeechBackend):
         samples = np.concatenate(parts) if parts else np.zeros(0, np.int16)
         return resample(to_float32(samples), rate)
 
+    def synthesize_raw(self, text: str, voice: str) -> np.ndarray:
+        """``text`` read by espeak voice ``voice`` as it is, with no conversion (e.g. raw Tibetan
+        with ``cmn``: the naive route, for comparison). (T,) float32 at 16 kHz."""
+        if self.engine == "ctypes":
+            lib = shared_lib()
+            return resample(to_float32(lib.synth(text, voice)[0]), lib.sample_rate)
+        samples, rate = self._run_binary(text, voice)
+        return resample(to_float32(samples), rate)
+
     def _run_binary(self, text: str, voice: str) -> tuple[np.ndarray, int]:
         if not text.strip():  # espeak-ng writes 0 bytes (no header) for empty input
             return np.zeros(0, np.int16), 22050
