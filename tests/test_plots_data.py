@@ -34,3 +34,4 @@ def test_duration_vs_syllables_fit():
 def test_audio_table_escapes_text():
     html = audio_table([{"label": "Tibetan", "text": "<b>བཀྲ</b>", "wave": np.zeros(1600, np.float32)}])
     assert html.count("<audio") == 1 and "&lt;b&gt;བཀྲ" in html
+    assert audio_table([{"label": "empty", "text": "", "wave": np.zeros(0)}]).count("<audio") == 1

@@ -74,7 +74,10 @@ def audio_table(rows: Sequence[dict], rate: int = 16_000) -> str:
 
     cells = []
     for row in rows:
-        player = Audio(np.asarray(row["wave"]), rate=rate, normalize=True)._repr_html_()
+        wave = np.asarray(row["wave"], dtype=np.float32).reshape(-1)
+        wave = wave if len(wave) else np.zeros(1, np.float32)
+        # normalising silence would divide by zero; our waves are already in [-1, 1]
+        player = Audio(wave, rate=rate, normalize=bool(np.abs(wave).max() > 0))._repr_html_()
         cells.append(f"<tr><td><b>{html.escape(row['label'])}</b></td>"
                      f"<td style='text-align:left'>{html.escape(row['text'])}</td><td>{player}</td></tr>")
     return "<table><tr><th>language</th><th>text</th><th>audio</th></tr>" + "".join(cells) + "</table>"
