@@ -176,6 +176,33 @@ def load_predictions(results_dir: str | Path, experiment: str, run_ids: Sequence
 
 
 # --------------------------------------------------------------------------- running systems
+def spread_subset(corpus: Any, n: int | None) -> Any:
+    """At most ``n`` sentences per split, spread evenly over each split (every k-th row).
+
+    ``Corpus.select(subset=n)`` keeps the *first* n rows; SIB-200's files are sorted by label,
+    so its first 64 test sentences hold only two of the seven topics. Evenly spaced rows keep
+    the label proportions without any randomness (the same ``n`` always gives the same rows).
+    """
+    if n is None:
+        return corpus
+    if n < 1:
+        raise ValueError(f"subset must be positive, got {n}")
+    from mlcl_core.corpora import Corpus
+
+    parts = []
+    for _, rows in corpus.table.groupby("split", sort=False):
+        keep = np.unique(np.linspace(0, len(rows) - 1, min(n, len(rows))).round().astype(int))
+        parts.append(rows.iloc[keep])
+    return Corpus(corpus.name, pd.concat(parts).reset_index(drop=True), corpus.languages, corpus.labels)
+
+
+def load_corpus_for(cfg: ExperimentConfig) -> Any:
+    """The corpus ``cfg.data`` describes, with ``subset`` taken by :func:`spread_subset`."""
+    from mlcl_core.corpora import load_from_config
+
+    return spread_subset(load_from_config(replace(cfg.data, subset=None)), cfg.data.subset)
+
+
 def check_systems(systems: Iterable[str]) -> list[str]:
     systems = list(systems)
     unknown = [s for s in systems if s not in SYSTEMS]
@@ -218,7 +245,7 @@ def run_system(cfg: ExperimentConfig, system: str, seed: int, results_dir: str |
                checkpoint_root: str | Path | None = None, n_boot: int = 1000) -> dict[str, Any]:
     """Run one system with one seed and store it; a stored run is loaded instead of rerun.
 
-    ``corpus`` defaults to the one ``cfg.data`` describes; ``speech_table`` (MLCL only) to
+    ``corpus`` defaults to :func:`load_corpus_for` ``(cfg)``; ``speech_table`` (MLCL only) to
     synthesising it with ``cfg.speech``. Training checkpoints go under ``checkpoint_root``
     (default ``<results_dir>/<experiment>/.checkpoints``) so a killed run resumes.
     """
@@ -229,8 +256,7 @@ def run_system(cfg: ExperimentConfig, system: str, seed: int, results_dir: str |
     if path.is_file():
         return json.loads(path.read_text(encoding="utf-8"))
     if corpus is None:
-        from mlcl_core.corpora import load_from_config
-        corpus = load_from_config(cfg.data)
+        corpus = load_corpus_for(cfg)
     ckpt_root = Path(checkpoint_root) if checkpoint_root else Path(results_dir) / experiment / ".checkpoints"
     start = time.perf_counter()
     if system == "mlcl":
@@ -269,8 +295,7 @@ def run_table(cfg: ExperimentConfig, systems: Sequence[str], seeds: Sequence[int
     if not seeds:
         raise ValueError("run_table: give at least one seed")
     if corpus is None:
-        from mlcl_core.corpora import load_from_config
-        corpus = load_from_config(cfg.data)
+        corpus = load_corpus_for(cfg)
     if "mlcl" in systems and speech_table is None:
         from mlcl_core.speech.corpus import corpus_audio
         speech_table = corpus_audio(corpus, cfg.speech, cfg.data.languages, progress=progress)
@@ -410,8 +435,7 @@ def search_mlcl(cfg: ExperimentConfig, max_evals: int, results_dir: str | Path, 
     :func:`search_trials_path`.
     """
     if corpus is None:
-        from mlcl_core.corpora import load_from_config
-        corpus = load_from_config(cfg.data)
+        corpus = load_corpus_for(cfg)
     if speech_table is None:
         from mlcl_core.speech.corpus import corpus_audio
         speech_table = corpus_audio(corpus, cfg.speech, cfg.data.languages, progress=progress)

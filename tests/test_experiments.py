@@ -112,3 +112,38 @@ def test_weights_from_sample_never_reach_one():
         for share in (0.0, 0.5, 1.0):
             a, b, _ = ex.weights_from_sample({"alpha": alpha, "beta_share": share, "tau": 0.07})
             assert a + b <= ex.MAX_CONTRASTIVE_WEIGHT < 1 and b >= 0
+
+
+def _summary(m_mlcl: float, low: float, high: float):
+    import pandas as pd
+    rows = []
+    for system, m, lo, hi in [("combined", 0.5, 0.45, 0.55), ("mlcl", m_mlcl, low, high)]:
+        rows.append({"system": system, "n_seeds": 2, "zho_Hans": m, "bod_Tibt": m, "mya_Mymr": m, "G": 0.05,
+                     "G_low": 0.0, "G_high": 0.1, "M": m, "M_low": lo, "M_high": hi, "M_std": 0.01, "G_std": 0.01})
+    return pd.DataFrame(rows).set_index("system")
+
+
+def test_comparison_prose_is_built_from_the_numbers():
+    text = ex.comparison_prose(_summary(0.70, 0.66, 0.74), "sib200", ("zho_Hans", "bod_Tibt", "mya_Mymr"))
+    assert "M 0.700 vs 0.500 (+0.200)" in text and "outside the noise" in text
+    assert "n-gram MLP: M 0.709 (inside MLCL's M interval [0.660, 0.740])" in text
+    assert "GPT-4 zero-shot: M 0.518 (outside" in text
+    close = ex.comparison_prose(_summary(0.52, 0.47, 0.57), "sib200", ("zho_Hans", "bod_Tibt", "mya_Mymr"))
+    assert "overlap, so this difference is inside the noise" in close
+    other = ex.comparison_prose(_summary(0.52, 0.47, 0.57), "sib200", ("zho_Hans", "eng_Latn"))
+    assert "not comparable" in other
+    assert list(ex.reference_table("mms")["system"])[-1] == "MLCL"
+
+
+def test_spread_subset_keeps_every_label_of_a_label_sorted_split():
+    full = load_sib200(languages=LANGS)
+    sub = ex.spread_subset(full, 48)
+    for split in ("train", "dev", "test"):
+        assert len(sub.split(split)) == 48
+        assert set(sub.split(split)["label"]) == set(full.split(split)["label"])  # the test file is label-sorted
+    assert ex.spread_subset(full, None) is full
+    assert len(ex.spread_subset(full, 10_000).split("dev")) == len(full.split("dev"))
+    cfg = make_config("tiny", languages=LANGS, subset=48)
+    assert ex.load_corpus_for(cfg).table.equals(sub.table)
+    with pytest.raises(ValueError, match="positive"):
+        ex.spread_subset(full, 0)
