@@ -78,6 +78,19 @@ class MLCLModel(nn.Module):
         self.fusion = CMBertFusion(dt, da, fusion_cfg)
         self.classifier = nn.Linear(dt, num_labels)
 
+    def train(self, mode: bool = True) -> "MLCLModel":
+        """Train mode, except that a frozen audio backbone keeps its dropout off.
+
+        Its weights never change, so dropout there only adds noise and time (random masks over
+        every frame of every layer); the adapters inside it have no dropout of their own.
+        """
+        super().train(mode)
+        backbone = self.audio_encoder.backbone
+        adapter_ids = {id(p) for p in self.audio_encoder.adapter_parameters()}
+        if mode and not any(p.requires_grad for p in backbone.parameters() if id(p) not in adapter_ids):
+            backbone.eval()
+        return self
+
     def adapter_parameters(self) -> list[nn.Parameter]:
         """Audio adapters and the fusion: the trainer steps these at ``adapter_lr``."""
         return list(self.audio_encoder.adapter_parameters()) + list(self.fusion.parameters())

@@ -141,3 +141,12 @@ def test_forward_rejects_text_only_batches_and_unknown_languages(corpus, speech_
     with pytest.raises(ValueError, match="unknown to the model"):
         model({**batch, "langs": ("zho_Hans", "bod_Tibt", "eng_Latn")})
     assert isinstance(model, MLCLModel)
+
+
+def test_frozen_audio_backbone_runs_without_dropout(corpus, speech_table):
+    cfg, model, ds = _build(corpus, speech_table, **{"adapter.kind": "metaadapter"})
+    model.train()
+    assert model.training and model.text_encoder.training and model.fusion.training
+    assert not model.audio_encoder.backbone.training
+    _, unfrozen, _ = _build(corpus, speech_table, **{"adapter.kind": "none", "freeze_backbone": False})
+    assert unfrozen.train().audio_encoder.backbone.training
