@@ -107,7 +107,8 @@ def wav2vec2_config(cfg: AudioEncoderConfig):
     return Wav2Vec2Config(hidden_size=cfg.hidden_size, num_hidden_layers=cfg.num_layers,
                           num_attention_heads=cfg.num_heads, intermediate_size=cfg.intermediate_size,
                           conv_dim=list(cfg.conv_dim), conv_kernel=list(cfg.conv_kernel),
-                          conv_stride=list(cfg.conv_stride), layerdrop=0.0, mask_time_prob=0.0)
+                          conv_stride=list(cfg.conv_stride), feat_extract_norm=cfg.feat_extract_norm,
+                          layerdrop=0.0, mask_time_prob=0.0)
 
 
 class AudioEncoder(nn.Module):
