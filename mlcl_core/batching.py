@@ -16,7 +16,11 @@ A batch (see :func:`collate`) holds, for K languages and B sentences: ``ids`` (B
 
 from __future__ import annotations
 
+import hashlib
 import math
+import os
+import tempfile
+from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
@@ -30,7 +34,8 @@ AudioKey = tuple[str, str]  # (lang, sentence id)
 
 def audio_features(audio_encoder: Any, speech_table: pd.DataFrame, max_seconds: float, batch_size: int = 16,
                    load_wave: Callable[[str], np.ndarray] | None = None,
-                   dtype: torch.dtype = torch.float32) -> dict[AudioKey, torch.Tensor]:
+                   dtype: torch.dtype = torch.float32,
+                   cache_dir: str | Path | None = None) -> dict[AudioKey, torch.Tensor]:
     """The frozen feature extractor's output for every clip of a synthesised corpus, computed once.
 
     Args:
@@ -43,10 +48,24 @@ def audio_features(audio_encoder: Any, speech_table: pd.DataFrame, max_seconds: 
             batch pads little.
         load_wave: path -> 16 kHz mono float waveform; default ``mlcl_core.speech.load_wave``.
         dtype: storage dtype of the cached features (float16 halves memory at paper scale).
+        cache_dir: keep the result on disk here, keyed by the extractor's weights, the clips,
+            ``max_seconds`` and ``dtype``; a later call with the same key (another chapter,
+            another seed) loads it instead of recomputing. ``None``: no disk cache.
 
     Returns:
         ``{(lang, id): feats (T_i, C)}`` with T_i the unpadded number of frames of that clip.
     """
+    if cache_dir is not None:
+        path = Path(cache_dir).expanduser() / f"{_feature_key(audio_encoder, speech_table, max_seconds, dtype)}.pt"
+        if path.is_file():
+            try:
+                stored = torch.load(path, weights_only=True)
+                return {tuple(k.split("\t", 1)): v for k, v in zip(stored["keys"], stored["feats"])}
+            except Exception:  # a truncated or foreign file: recompute and overwrite it
+                pass
+        feats = audio_features(audio_encoder, speech_table, max_seconds, batch_size, load_wave, dtype)
+        _atomic_save({"keys": ["\t".join(k) for k in feats], "feats": list(feats.values())}, path)
+        return feats
     missing = {"id", "lang", "path"} - set(speech_table.columns)
     if missing:
         raise ValueError(f"speech_table lacks columns {sorted(missing)}; it needs id, lang, path")
@@ -70,6 +89,31 @@ def audio_features(audio_encoder: Any, speech_table: pd.DataFrame, max_seconds: 
             n_frames = int(feat_mask[j].sum())
             feats_by_key[(str(lang), str(sid))] = feats[j, :n_frames].detach().to("cpu", dtype).clone()
     return feats_by_key
+
+
+def _feature_key(audio_encoder: Any, speech_table: pd.DataFrame, max_seconds: float, dtype: torch.dtype) -> str:
+    """Content hash of everything the extracted features depend on."""
+    h = hashlib.sha256(f"{max_seconds}|{dtype}|".encode())
+    for name, tensor in sorted(audio_encoder.backbone.feature_extractor.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    h.update(repr(getattr(audio_encoder.backbone.config, "feat_extract_norm", "")).encode())
+    for lang, sid, path in speech_table[["lang", "id", "path"]].itertuples(index=False, name=None):
+        h.update(f"{lang}\t{sid}\t{Path(path).name}\n".encode())  # cache file names are content hashes
+    return h.hexdigest()[:32]
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    """torch.save to a temporary file in the same directory, then rename: no half-written cache."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def _pad_waves(waves: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -71,6 +71,9 @@ class SpeechConfig:
         workers: parallel synthesis processes.
         max_seconds: audio longer than this is cropped before the audio encoder.
         marytts_url: base URL of a MaryTTS server (``marytts`` backend only).
+        feature_cache_dir: where the frozen feature extractor's output for a whole corpus is
+            cached (keyed by the extractor's weights, ``max_seconds`` and the clips); ``None``
+            turns the cache off.
     """
 
     backend: str = "espeak"
@@ -78,6 +81,7 @@ class SpeechConfig:
     workers: int = 2
     max_seconds: float = 8.0
     marytts_url: str = "http://localhost:59125"
+    feature_cache_dir: str | None = "~/.cache/mlcl/features"
 
     def __post_init__(self) -> None:
         _check(self.workers >= 1, f"workers must be >= 1, got {self.workers}")
@@ -130,6 +134,9 @@ class AudioEncoderConfig:
             waves gives the same features as one at a time) or ``group`` (wav2vec2-base's
             group norm over time on the first layer, which forces one wave at a time).
         freeze_backbone: freeze the transformer (only adapters train), as in the paper.
+        init_seed: seed of the random-init backbone (tiny profile and ``pretrained=False``),
+            independent of the run's seed: the frozen random backbone plays the part of a fixed
+            checkpoint, so every run and seed sees the same features and they are cached once.
     """
 
     name_or_path: str | None = None
@@ -138,10 +145,11 @@ class AudioEncoderConfig:
     num_layers: int = 2
     num_heads: int = 2
     intermediate_size: int = 256
-    conv_dim: tuple[int, ...] = (64, 64, 64, 64, 64)
+    conv_dim: tuple[int, ...] = (32, 32, 64, 64, 64)
     conv_kernel: tuple[int, ...] = (10, 4, 4, 4, 4)
     conv_stride: tuple[int, ...] = (5, 4, 4, 4, 4)
     feat_extract_norm: str = "layer"
+    init_seed: int = 0
     freeze_backbone: bool = True
 
     def __post_init__(self) -> None:

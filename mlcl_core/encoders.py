@@ -245,10 +245,12 @@ def build_audio_encoder(cfg: AudioEncoderConfig, adapter_cfg: AdapterConfig,
     """
     from transformers import AutoConfig, Wav2Vec2Model
 
-    if cfg.name_or_path is None:
-        backbone = Wav2Vec2Model(wav2vec2_config(cfg))
-    elif cfg.pretrained:
+    if cfg.pretrained:
         backbone = Wav2Vec2Model.from_pretrained(cfg.name_or_path, layerdrop=0.0, mask_time_prob=0.0)
     else:
-        backbone = Wav2Vec2Model(AutoConfig.from_pretrained(cfg.name_or_path, layerdrop=0.0, mask_time_prob=0.0))
+        conf = (wav2vec2_config(cfg) if cfg.name_or_path is None else
+                AutoConfig.from_pretrained(cfg.name_or_path, layerdrop=0.0, mask_time_prob=0.0))
+        with torch.random.fork_rng(devices=[]):  # a fixed random "checkpoint"; the run's RNG is untouched
+            torch.manual_seed(cfg.init_seed)
+            backbone = Wav2Vec2Model(conf)
     return AudioEncoder(backbone, adapter_cfg, languages, freeze_backbone=cfg.freeze_backbone)

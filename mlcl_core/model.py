@@ -222,7 +222,8 @@ def build_mlcl(cfg: ExperimentConfig, corpus: Any, speech_table: pd.DataFrame,
     audio_encoder = build_audio_encoder(cfg.audio, cfg.adapter, langs)
     wanted = speech_table["lang"].isin(langs) & speech_table["id"].astype(str).isin(set(corpus.table["id"].astype(str)))
     start = time.perf_counter()
-    feats = audio_features(audio_encoder, speech_table[wanted], cfg.speech.max_seconds, load_wave=load_wave)
+    feats = audio_features(audio_encoder, speech_table[wanted], cfg.speech.max_seconds, load_wave=load_wave,
+                           cache_dir=cfg.speech.feature_cache_dir)
     seconds = time.perf_counter() - start
     model = MLCLModel(text_encoder, audio_encoder, len(corpus.labels), langs, cfg.fusion, cfg.loss,
                       pooling=cfg.text.pooling, adapter_cfg=cfg.adapter, seed=cfg.train.seed)

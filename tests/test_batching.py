@@ -155,3 +155,34 @@ def test_loader_drops_a_lone_last_pair(corpus, tokenizer):
     assert sizes == [19]
     sizes = [len(b["ids"]) for b in batching.make_loader(ds, 19, shuffle=False)]
     assert sizes == [19, 1]
+
+
+def test_feature_disk_cache_is_reused_and_keyed_by_extractor_weights(corpus, tmp_path, monkeypatch):
+    from mlcl_core.config import make_config
+    from mlcl_core.encoders import build_audio_encoder
+
+    cfg = make_config("tiny")
+    table = _speech_table(corpus.select(subset=4), lambda lang, sid: 0.0)
+    torch.manual_seed(1)
+    enc = build_audio_encoder(cfg.audio, cfg.adapter, LANGS)
+    first = batching.audio_features(enc, table, 0.5, load_wave=_fake_wave, cache_dir=tmp_path)
+    (first_file,) = tmp_path.glob("*.pt")
+    # Another run seed builds the same frozen random backbone (init_seed), so the cache hits.
+    torch.manual_seed(2)
+    enc2 = build_audio_encoder(cfg.audio, cfg.adapter, LANGS)
+    monkeypatch.setattr(type(enc2), "extract_features", lambda *a, **k: pytest.fail("recomputed"))
+    second = batching.audio_features(enc2, table, 0.5, load_wave=_fake_wave, cache_dir=tmp_path)
+    assert first.keys() == second.keys()
+    for key in first:
+        torch.testing.assert_close(first[key], second[key], rtol=0, atol=0)
+    monkeypatch.undo()
+    # Other extractor weights or another crop length: another cache entry.
+    with torch.no_grad():
+        next(enc2.backbone.feature_extractor.parameters()).add_(1.0)
+    batching.audio_features(enc2, table, 0.5, load_wave=_fake_wave, cache_dir=tmp_path)
+    batching.audio_features(enc, table, 0.25, load_wave=_fake_wave, cache_dir=tmp_path)
+    assert len(list(tmp_path.glob("*.pt"))) == 3
+    # A truncated cache file is recomputed, not trusted.
+    first_file.write_bytes(first_file.read_bytes()[:100])
+    again = batching.audio_features(enc, table, 0.5, load_wave=_fake_wave, cache_dir=tmp_path)
+    assert again.keys() == first.keys() and first_file.stat().st_size > 100
