@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
+import numpy as np
 import pandas as pd
 
 SPLITS: tuple[str, ...] = ("train", "dev", "test")
@@ -62,14 +63,26 @@ class Corpus:
         return [index[lab] for lab in self.split(split)["label"]]
 
     def select(self, languages: Sequence[str] | None = None, subset: int | None = None) -> "Corpus":
-        """A corpus with only ``languages`` and at most ``subset`` rows per split (first rows)."""
+        """A corpus with only ``languages`` and at most ``subset`` rows per split.
+
+        The rows kept are spread evenly over each split (every k-th row), not the first ones:
+        SIB-200's files are sorted by label, so its first 64 test sentences hold only two of
+        the seven topics. Evenly spaced rows keep the label proportions without randomness
+        (the same ``subset`` always gives the same rows).
+        """
         languages = tuple(languages or self.languages)
         missing = [lang for lang in languages if lang not in self.languages]
         if missing:
             raise ValueError(f"language(s) {missing} not in corpus {self.name!r}; it has {list(self.languages)}")
         table = self.table[["id", "label", "split", *languages]]
         if subset is not None:
-            table = table.groupby("split", sort=False, group_keys=False).head(subset)
+            if subset < 1:
+                raise ValueError(f"subset must be positive, got {subset}")
+            parts = []
+            for _, rows in table.groupby("split", sort=False):
+                keep = np.unique(np.linspace(0, len(rows) - 1, min(subset, len(rows))).round().astype(int))
+                parts.append(rows.iloc[keep])
+            table = pd.concat(parts)
         return Corpus(self.name, table.reset_index(drop=True), languages, self.labels)
 
     def __len__(self) -> int:

@@ -44,7 +44,8 @@ def train_wordpiece_tokenizer(texts: Iterable[str], vocab_size: int):
                                                 strip_accents=False, lowercase=False)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tok.decoder = decoders.WordPiece(prefix="##")
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS))
+    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS),
+                                       show_progress=False)
     texts = [t for t in texts]
     if not any(t.strip() for t in texts):
         raise ValueError("cannot train a tokenizer: no non-empty texts given")

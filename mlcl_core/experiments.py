@@ -176,31 +176,11 @@ def load_predictions(results_dir: str | Path, experiment: str, run_ids: Sequence
 
 
 # --------------------------------------------------------------------------- running systems
-def spread_subset(corpus: Any, n: int | None) -> Any:
-    """At most ``n`` sentences per split, spread evenly over each split (every k-th row).
-
-    ``Corpus.select(subset=n)`` keeps the *first* n rows; SIB-200's files are sorted by label,
-    so its first 64 test sentences hold only two of the seven topics. Evenly spaced rows keep
-    the label proportions without any randomness (the same ``n`` always gives the same rows).
-    """
-    if n is None:
-        return corpus
-    if n < 1:
-        raise ValueError(f"subset must be positive, got {n}")
-    from mlcl_core.corpora import Corpus
-
-    parts = []
-    for _, rows in corpus.table.groupby("split", sort=False):
-        keep = np.unique(np.linspace(0, len(rows) - 1, min(n, len(rows))).round().astype(int))
-        parts.append(rows.iloc[keep])
-    return Corpus(corpus.name, pd.concat(parts).reset_index(drop=True), corpus.languages, corpus.labels)
-
-
 def load_corpus_for(cfg: ExperimentConfig) -> Any:
-    """The corpus ``cfg.data`` describes, with ``subset`` taken by :func:`spread_subset`."""
+    """The corpus ``cfg.data`` describes (``subset`` rows spread evenly over each split)."""
     from mlcl_core.corpora import load_from_config
 
-    return spread_subset(load_from_config(replace(cfg.data, subset=None)), cfg.data.subset)
+    return load_from_config(cfg.data)
 
 
 def check_systems(systems: Iterable[str]) -> list[str]:

@@ -450,3 +450,15 @@ def test_mms_tsv_without_language_column(tmp_path):
     assert list(c.table["zho_Hans"]) == ["z", "x y"] or list(c.table["zho_Hans"]) == ["x y", "z"]
     assert set(c.table["split"]) == {"train"}
     assert sorted(c.table["id"]) == ["0", "1"]  # row numbers when there is no id column
+
+
+def test_subset_keeps_every_label_of_a_label_sorted_split():
+    full = load_sib200()
+    sub = full.select(subset=48)
+    for split in ("train", "dev", "test"):
+        assert len(sub.split(split)) == 48
+        assert set(sub.split(split)["label"]) == set(full.split(split)["label"])  # the test file is label-sorted
+    assert len(full.select(subset=None)) == len(full)
+    assert len(full.select(subset=10_000).split("dev")) == len(full.split("dev"))
+    with pytest.raises(ValueError, match="positive"):
+        full.select(subset=0)

@@ -135,15 +135,7 @@ def test_comparison_prose_is_built_from_the_numbers():
     assert list(ex.reference_table("mms")["system"])[-1] == "MLCL"
 
 
-def test_spread_subset_keeps_every_label_of_a_label_sorted_split():
-    full = load_sib200(languages=LANGS)
-    sub = ex.spread_subset(full, 48)
-    for split in ("train", "dev", "test"):
-        assert len(sub.split(split)) == 48
-        assert set(sub.split(split)["label"]) == set(full.split(split)["label"])  # the test file is label-sorted
-    assert ex.spread_subset(full, None) is full
-    assert len(ex.spread_subset(full, 10_000).split("dev")) == len(full.split("dev"))
+def test_load_corpus_for_takes_the_config_subset():
+    sub = load_sib200(languages=LANGS).select(subset=48)
     cfg = make_config("tiny", languages=LANGS, subset=48)
     assert ex.load_corpus_for(cfg).table.equals(sub.table)
-    with pytest.raises(ValueError, match="positive"):
-        ex.spread_subset(full, 0)
