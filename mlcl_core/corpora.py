@@ -100,6 +100,12 @@ def available_languages(root: str | Path) -> list[str]:
     return sorted(p.name for p in root.iterdir() if (p / "train.tsv").is_file())
 
 
+def _require_languages(root: Path, languages: Sequence[str], have: Sequence[str]) -> None:
+    unknown = [lang for lang in languages if lang not in have]
+    if unknown:
+        raise CorpusError(f"{root}: unknown language(s) {unknown}; this corpus has {list(have)}")
+
+
 def _read_labels(path: Path) -> tuple[str, ...]:
     labels = tuple(line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
     if not labels:
@@ -153,10 +159,7 @@ def load_sib200(
         raise ValueError("load_sib200: languages is empty")
     if not root.is_dir():
         raise CorpusError(f"{root}: SIB-200 directory not found")
-    have = available_languages(root)
-    unknown = [lang for lang in languages if lang not in have]
-    if unknown:
-        raise CorpusError(f"{root}: unknown language(s) {unknown}; this corpus has {have}")
+    _require_languages(root, languages, available_languages(root))
     if (root / "labels.txt").is_file():
         labels = _read_labels(root / "labels.txt")
 
@@ -317,10 +320,7 @@ def load_flores200(
         raise ValueError(f"dev_every must be at least 2 (1 would leave no training data), got {dev_every}")
     if not root.is_dir():
         raise CorpusError(f"{root}: Flores-200 directory not found")
-    have = flores_languages(root)
-    unknown = [lang for lang in languages if lang not in have]
-    if unknown:
-        raise CorpusError(f"{root}: unknown language(s) {unknown}; this corpus has {have}")
+    _require_languages(root, languages, flores_languages(root))
 
     parts = []
     for part in ("dev", "devtest"):
