@@ -332,6 +332,31 @@ def format_table(summary: pd.DataFrame, languages: Sequence[str], names: dict[st
     return out
 
 
+HEADLINE_FILE = "headline.json"
+
+
+def save_headline(summary: pd.DataFrame, cfg: ExperimentConfig, seeds: Sequence[int], results_dir: str | Path,
+                  experiment: str) -> Path:
+    """Keep the table a chapter produced, with what it was run on, for the intro page to show."""
+    payload = {"experiment": experiment, "profile": cfg.profile, "corpus": cfg.data.corpus,
+               "languages": list(cfg.data.languages), "subset": cfg.data.subset, "seeds": list(seeds),
+               "num_epochs": cfg.train.num_epochs, "cpus": os.cpu_count(), "environment": environment(),
+               "table": format_table(summary, cfg.data.languages).to_dict(orient="split")}
+    path = Path(results_dir) / HEADLINE_FILE
+    write_json_atomic(path, payload)
+    return path
+
+
+def load_headline(results_dir: str | Path) -> tuple[pd.DataFrame, dict[str, Any]] | None:
+    """The last table :func:`save_headline` kept under ``results_dir`` and its context; ``None`` if none."""
+    path = Path(results_dir) / HEADLINE_FILE
+    if not path.is_file():
+        return None
+    info = json.loads(path.read_text(encoding="utf-8"))
+    split = info.pop("table")
+    return pd.DataFrame(split["data"], index=split["index"], columns=split["columns"]), info
+
+
 # --------------------------------------------------------------------------- hyperopt
 def search_space() -> dict[str, Any]:
     """hyperopt space: alpha, the share of the remaining contrastive mass given to beta, tau."""

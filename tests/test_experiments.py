@@ -70,6 +70,12 @@ def test_load_results_and_table_layout(cfg, corpus, tmp_path):
     table = ex.format_table(summary, LANGS)
     assert list(table.columns) == ["Chinese", "Tibetan", "G", "M"] and "TF-IDF n-gram MLP" in table.index
     assert "±" in table.iloc[0, 0] and "[" in table.iloc[0, 0]
+    # The intro page shows the table a chapter kept, with what it was run on.
+    assert ex.load_headline(tmp_path) is None
+    ex.save_headline(summary, cfg, [0, 1], tmp_path, "t")
+    shown, info = ex.load_headline(tmp_path)
+    assert shown.equals(table)
+    assert (info["profile"], info["seeds"], info["languages"]) == ("tiny", [0, 1], list(cfg.data.languages))
 
 
 def test_bad_systems_are_rejected_before_work(cfg, tmp_path):
