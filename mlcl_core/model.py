@@ -5,7 +5,7 @@ Per language x of a batch: the shared text encoder reads the text, the audio enc
 adapters of x) reads the cached speech features; projection heads map the [CLS] (or mean) text
 state and the mean audio frame to L2-normalised ``text_emb`` and ``speech_emb`` for the
 contrastive losses; CM-BERT fuses the audio into the text tokens and a linear classifier reads
-the fused [CLS]. The total loss (eq. 13) is::
+the fused [CLS] (or, with mean pooling, the mean fused token). The total loss (eq. 13) is::
 
     (1 - alpha - beta) CE + alpha MCL + beta LCL  (+ SimAdapter's regularisers)
 
@@ -55,7 +55,8 @@ class MLCLModel(nn.Module):
         languages: the languages the model serves (audio adapters exist for these).
         fusion_cfg: CM-BERT fusion settings.
         loss_cfg: alpha, beta, tau and the projection width.
-        pooling: sentence vector of the text for the contrastive head: ``cls`` or ``mean``.
+        pooling: sentence vector of the text (for the contrastive head) and of the fused states
+            (for the classifier): ``cls`` or ``mean`` over the unpadded tokens.
         adapter_cfg, seed: used by :meth:`prepare` (the adapter stage); optional otherwise.
     """
 
@@ -128,7 +129,10 @@ class MLCLModel(nn.Module):
         frames_all = torch.cat(frames)  # (K*B, T, Da)
         frame_mask = batch["audio_mask"].reshape(k * b, -1)  # (K*B, T)
         fused = self.fusion(states, text_mask, frames_all, frame_mask)  # (K*B, L, Dt)
-        logits = self.classifier(fused[:, 0])  # (K*B, C)
+        # The classifier reads the fused [CLS] (CM-BERT) or, with mean pooling, the mean of the
+        # fused token states: a randomly initialised encoder has no pre-trained [CLS] summary,
+        # and the mean sees every token (and, through the fusion, its audio) directly.
+        logits = self.classifier(self._sentence(fused, text_mask))  # (K*B, C)
         y = batch["y"].repeat(k)  # (K*B,)
         group = torch.arange(k, device=y.device).repeat_interleave(b)  # (K*B,)
         text_emb = self.text_head(self._sentence(states, text_mask)).view(k, b, -1)  # (K, B, P)

@@ -180,6 +180,27 @@ class Trainer:
         self.progress = progress
         self.use_bf16 = cfg.bf16 and self.device.type == "cuda"
         self.optimizer = torch.optim.AdamW(self._param_groups(), lr=cfg.lr)
+        for group in self.optimizer.param_groups:
+            group["base_lr"] = group["lr"]
+        self.total_steps: int | None = None  # set by fit() from the loader's length
+
+    def lr_factor(self, global_step: int) -> float:
+        """Multiplier of every group's base learning rate at optimiser step ``global_step`` (0-based).
+
+        A pure function of the step, so a resumed run continues the schedule exactly without
+        storing scheduler state.
+        """
+        if self.cfg.schedule == "constant" or not self.total_steps:
+            return 1.0
+        warm = int(self.cfg.warmup * self.total_steps)
+        if global_step < warm:
+            return (global_step + 1) / (warm + 1)
+        return max(0.0, (self.total_steps - global_step) / max(1, self.total_steps - warm))
+
+    def _set_lr(self, global_step: int) -> None:
+        factor = self.lr_factor(global_step)
+        for group in self.optimizer.param_groups:
+            group["lr"] = group["base_lr"] * factor
 
     # ----------------------------------------------------------------- optimiser
     def _param_groups(self) -> list[dict[str, Any]]:
@@ -280,6 +301,8 @@ class Trainer:
         from tqdm.auto import tqdm
 
         start = time.perf_counter()
+        if hasattr(train_loader, "__len__"):
+            self.total_steps = self.cfg.num_epochs * len(train_loader)
         ckpt = self._load_checkpoint()
         if ckpt is not None:
             state = {k: ckpt[k] for k in ("epoch", "step", "global_step", "history", "best_score",
@@ -306,6 +329,7 @@ class Trainer:
             bar = tqdm(iterator, total=total, initial=skip, desc=f"epoch {epoch + 1}/{self.cfg.num_epochs}",
                        disable=not self.progress, leave=False)
             for batch in bar:
+                self._set_lr(state["global_step"])
                 out = self._train_step(batch)
                 state["step"] += 1
                 state["global_step"] += 1

@@ -207,3 +207,18 @@ def test_devices_and_bad_input():
             resolve_device("cuda")
     with pytest.raises(ValueError, match="checkpoint_every"):
         Trainer(torch.nn.Linear(2, 2), TrainConfig(device="cpu"), checkpoint_every=-1)
+
+
+def test_linear_schedule_warms_up_then_decays_to_zero(toy):
+    cfg = TrainConfig(lr=1e-3, adapter_lr=1e-2, schedule="linear", warmup=0.2, device="cpu")
+    trainer = Trainer(toy.Toy(), cfg, progress=False)
+    trainer.total_steps = 10  # fit() sets it to num_epochs x batches per epoch
+    factors = [trainer.lr_factor(s) for s in range(10)]
+    assert factors[0] < factors[1] < factors[2] == 1.0  # 2 warm-up steps, then the peak
+    assert all(a > b for a, b in zip(factors[2:], factors[3:])) and factors[-1] == pytest.approx(0.125)
+    trainer._set_lr(1)
+    lrs = sorted({g["lr"] for g in trainer.optimizer.param_groups})
+    assert lrs == pytest.approx([1e-3 * factors[1], 1e-2 * factors[1]])
+    constant = Trainer(toy.Toy(), TrainConfig(device="cpu"), progress=False)
+    constant.total_steps = 10
+    assert [constant.lr_factor(s) for s in range(10)] == [1.0] * 10
