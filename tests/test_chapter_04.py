@@ -38,6 +38,8 @@ def test_chapter_04_builds_table_2_with_mlcl_and_the_search(run_chapter, tmp_pat
     # the table's MLCL run (seed 0, best alpha/beta/tau) is the search's trial, loaded, not retrained
     assert systems == ["combined", "mlcl", "tfidf-mlp"]
     assert len(list((tmp_path / "sib200-table2").glob("trials-*.pkl"))) == 1
+    headline = json.loads((tmp_path / "headline.json").read_text())  # what the intro page shows
+    assert headline["experiment"] == "sib200-table2" and "MLCL" in headline["table"]["index"]
 
 
 @pytest.mark.slow
