@@ -433,3 +433,25 @@ def make_config(profile: str = "tiny", **overrides: Any) -> ExperimentConfig:
         per_comp.setdefault(comp, {})[name] = _coerce(_COMPONENTS[comp], name, value)
     kw = {comp: replace(getattr(base, comp), **vals) for comp, vals in per_comp.items()}
     return replace(base, **kw)
+
+
+def check_parameters(namespace: Mapping[str, Any]) -> None:
+    """Check a chapter's papermill parameters against the annotations of its ``parameters`` cell.
+
+    Call as ``check_parameters(globals())`` right after the parameters: papermill injects new
+    values as plain assignments, so a list passed with ``-p`` (which arrives as a string) or a
+    number given as text fails here, naming the parameter, instead of deep inside a run.
+    """
+    annotations = namespace.get("__annotations__", {})
+    for name, tp in annotations.items():
+        if name not in namespace:
+            continue
+        value = namespace[name]
+        if isinstance(tp, str):  # annotations written as strings, e.g. "Optional[int]"
+            simple = {"int": int, "float": float, "str": str, "bool": bool, "list": list, "dict": dict}
+            inner = tp[len("Optional["):-1] if tp.startswith("Optional[") and tp.endswith("]") else None
+            tp = (simple[inner] | None) if inner in simple else simple.get(tp, Any)
+        if not _type_ok(tp, value):
+            hint = " (pass lists with -y 'name: [...]' or -p name '[...]' in YAML form)" if tp is list else ""
+            raise ValueError(f"parameter {name}={value!r} has type {type(value).__name__}; "
+                             f"the chapter expects {getattr(tp, '__name__', tp)}{hint}")

@@ -53,3 +53,22 @@ def test_bad_values_raise_clear_errors(kwargs, message):
 def test_unknown_profile():
     with pytest.raises(ValueError, match="unknown profile 'huge'"):
         make_config("huge")
+
+
+def test_check_parameters_names_the_wrong_one():
+    from mlcl_core.config import check_parameters
+
+    ns = {"__annotations__": {"seeds": list, "lr": float, "steps": int, "name": str, "search": bool},
+          "seeds": [0, 1], "lr": 1, "steps": 3, "name": "x", "search": True}
+    check_parameters(ns)  # ints are fine where floats are expected
+    with pytest.raises(ValueError, match=r"parameter seeds='\[0, 1\]' has type str; the chapter expects list"):
+        check_parameters({**ns, "seeds": "[0, 1]"})
+    with pytest.raises(ValueError, match="parameter steps=2.5"):
+        check_parameters({**ns, "steps": 2.5})
+    with pytest.raises(ValueError, match="parameter search=1"):
+        check_parameters({**ns, "search": 1})
+    optional = {"__annotations__": {"subset": "Optional[int]"}, "subset": None}
+    check_parameters(optional)
+    check_parameters({**optional, "subset": 20})
+    with pytest.raises(ValueError, match="parameter subset='20'"):
+        check_parameters({**optional, "subset": "20"})

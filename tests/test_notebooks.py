@@ -50,3 +50,12 @@ def test_parameters_cell_holds_annotated_literals(path):
         assert isinstance(node, ast.AnnAssign), f"{path.name}: parameter line {node.lineno} is not `name: type = literal`"
         ast.literal_eval(node.value)  # raises if not a literal
         assert "#" in lines[node.lineno - 1], f"{path.name}: parameter {ast.unparse(node.target)} has no comment"
+
+
+@pytest.mark.slow
+def test_a_parameter_of_the_wrong_type_stops_a_chapter_at_once(run_chapter):
+    from papermill.exceptions import PapermillExecutionError
+
+    # `papermill -p seeds "[0, 1]"` passes a string; the chapter must say so before any work.
+    with pytest.raises(PapermillExecutionError, match="parameter seeds='\\[0, 1\\]' has type str"):
+        run_chapter("04_training", seeds="[0, 1]")
