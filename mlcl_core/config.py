@@ -452,6 +452,6 @@ def check_parameters(namespace: Mapping[str, Any]) -> None:
             inner = tp[len("Optional["):-1] if tp.startswith("Optional[") and tp.endswith("]") else None
             tp = (simple[inner] | None) if inner in simple else simple.get(tp, Any)
         if not _type_ok(tp, value):
-            hint = " (pass lists with -y 'name: [...]' or -p name '[...]' in YAML form)" if tp is list else ""
+            hint = " (papermill's -p passes text: give lists as YAML, -y 'name: [...]')" if tp is list else ""
             raise ValueError(f"parameter {name}={value!r} has type {type(value).__name__}; "
                              f"the chapter expects {getattr(tp, '__name__', tp)}{hint}")
