@@ -126,6 +126,9 @@ class MLCLModel(nn.Module):
             frames.append(f)
             pooled.append(p)
             reg = reg + self.audio_encoder.regularization(lang)
+        # Average over languages: the W_V penalty is the same for every language, so a sum would
+        # weight it K times; the guide term becomes the mean over the batch's languages.
+        reg = reg / k
         frames_all = torch.cat(frames)  # (K*B, T, Da)
         frame_mask = batch["audio_mask"].reshape(k * b, -1)  # (K*B, T)
         fused = self.fusion(states, text_mask, frames_all, frame_mask)  # (K*B, L, Dt)

@@ -150,3 +150,17 @@ def test_frozen_audio_backbone_runs_without_dropout(corpus, speech_table):
     assert not model.audio_encoder.backbone.training
     _, unfrozen, _ = _build(corpus, speech_table, **{"adapter.kind": "none", "freeze_backbone": False})
     assert unfrozen.train().audio_encoder.backbone.training
+
+
+def test_simadapter_value_penalty_counts_once_per_step(corpus, speech_table):
+    """The W_V penalty is shared by all languages: K languages in a batch must not weight it K times."""
+    cfg, model, ds = _build(corpus, speech_table, **{"adapter.kind": "simadapter", "sim_guide_weight": 0.0})
+    blocks = model.audio_encoder.adapter_blocks()
+    with torch.no_grad():
+        for block in blocks:
+            block.fusion.value.weight.add_(0.1)  # move W_V away from the identity
+    penalty = sum(float(block.fusion.value_penalty()) for block in blocks)
+    assert penalty > 0
+    model.eval()
+    out = model(collate([ds[i] for i in range(len(ds))]))
+    assert out.parts["reg"] == pytest.approx(cfg.adapter.sim_value_reg * penalty, rel=1e-5)
