@@ -57,3 +57,28 @@ def test_chapter_04_builds_table_3_from_an_mms_file(run_chapter, tmp_path):
     assert "Table 3 (mms):" in text and "MLCL paper, Table 3 (mms)" in text
     assert "±" in text  # two seeds: a std over seeds in every cell
     assert len(list((tmp_path / "results" / "mms-table3").glob("*.json"))) == 4
+
+
+@pytest.mark.slow
+def test_chapter_04_paper_profile_with_local_checkpoints(run_chapter, tmp_path, monkeypatch):
+    """The paper profile's from_pretrained path, offline, on tiny random-init checkpoints saved here."""
+    from transformers import Wav2Vec2ForCTC
+
+    from mlcl_core.config import make_config
+    from mlcl_core.encoders import build_text_encoder, wav2vec2_config
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # inherited by the chapter's kernel
+    tiny = make_config("tiny")
+    train = load_sib200(languages=LANGS).split("train")
+    tok, bert = build_text_encoder(tiny.text, [t for lang in LANGS for t in train[lang]])
+    tok.save_pretrained(tmp_path / "bert")
+    bert.save_pretrained(tmp_path / "bert")
+    Wav2Vec2ForCTC(wav2vec2_config(tiny.audio)).save_pretrained(tmp_path / "w2v")
+    nb = run_chapter("04_training", profile="paper", text_model=str(tmp_path / "bert"),
+                     audio_model=str(tmp_path / "w2v"), subset=8, seeds=[0], num_epochs=1, search=False,
+                     systems=["combined", "mlcl"], results_dir=str(tmp_path / "results"))
+    assert "Table 2 (sib200):" in _outputs(nb)
+    (record,) = [json.loads(p.read_text()) for p in (tmp_path / "results" / "sib200-table2").glob("mlcl-*.json")]
+    assert record["config"]["profile"] == "paper"
+    assert record["config"]["text"]["name_or_path"] == str(tmp_path / "bert")
+    assert record["config"]["train"]["lr"] == 3e-5 and record["config"]["data"]["max_text_len"] == 128
