@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
@@ -27,6 +25,8 @@ import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
+
+from mlcl_core.storage import atomic_path
 
 SAMPLE_RATE = 16_000
 AudioKey = tuple[str, str]  # (lang, sentence id)
@@ -64,7 +64,8 @@ def audio_features(audio_encoder: Any, speech_table: pd.DataFrame, max_seconds: 
             except Exception:  # a truncated or foreign file: recompute and overwrite it
                 pass
         feats = audio_features(audio_encoder, speech_table, max_seconds, batch_size, load_wave, dtype)
-        _atomic_save({"keys": ["\t".join(k) for k in feats], "feats": list(feats.values())}, path)
+        with atomic_path(path) as tmp:
+            torch.save({"keys": ["\t".join(k) for k in feats], "feats": list(feats.values())}, tmp)
         return feats
     missing = {"id", "lang", "path"} - set(speech_table.columns)
     if missing:
@@ -101,19 +102,6 @@ def _feature_key(audio_encoder: Any, speech_table: pd.DataFrame, max_seconds: fl
     for lang, sid, path in speech_table[["lang", "id", "path"]].itertuples(index=False, name=None):
         h.update(f"{lang}\t{sid}\t{Path(path).name}\n".encode())  # cache file names are content hashes
     return h.hexdigest()[:32]
-
-
-def _atomic_save(obj: Any, path: Path) -> None:
-    """torch.save to a temporary file in the same directory, then rename: no half-written cache."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _pad_waves(waves: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -46,6 +46,7 @@ import numpy as np
 import pandas as pd
 
 from mlcl_core.config import TAU_GRID, ExperimentConfig
+from mlcl_core.storage import atomic_path
 
 SYSTEMS: tuple[str, ...] = ("tfidf-linear", "tfidf-mlp", "unique", "combined", "combined+fgm", "combined+pgd",
                             "mlcl")
@@ -97,10 +98,8 @@ def run_path(results_dir: str | Path, experiment: str, rid: str) -> Path:
 
 def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
     """Write JSON via a temp file and rename, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(payload, indent=1, default=_json_default), encoding="utf-8")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(payload, indent=1, default=_json_default), encoding="utf-8")
 
 
 def _json_default(obj: Any) -> Any:
@@ -406,9 +405,8 @@ def tpe_search(evaluate: Callable[[float, float, float], dict[str, float]], max_
     for _ in range(len(trials.trials), max_evals):  # one at a time so every trial is saved
         fmin(objective, search_space(), algo=tpe.suggest, max_evals=len(trials.trials) + 1, trials=trials,
              rstate=np.random.default_rng(seed + len(trials.trials)), show_progressbar=progress)
-        tmp = trials_path.with_name(f".{trials_path.name}.tmp{os.getpid()}")
-        tmp.write_bytes(pickle.dumps(trials))
-        os.replace(tmp, trials_path)
+        with atomic_path(trials_path) as tmp:
+            tmp.write_bytes(pickle.dumps(trials))
     frame = trials_frame(trials)
     best = frame.loc[frame["loss"].idxmin()]
     return {"alpha": float(best["alpha"]), "beta": float(best["beta"]), "tau": float(best["tau"])}, frame

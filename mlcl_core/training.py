@@ -32,7 +32,6 @@ per-language accuracy, M and G computed from them.
 from __future__ import annotations
 
 import copy
-import os
 import random
 import time
 from dataclasses import dataclass, field
@@ -45,6 +44,7 @@ from torch import nn
 
 from mlcl_core.config import TrainConfig
 from mlcl_core.outputs import ModelOutput, move_to
+from mlcl_core.storage import atomic_path
 
 CHECKPOINT_NAME = "checkpoint.pt"
 
@@ -256,9 +256,8 @@ class Trainer:
                     "python": random.getstate(),
                     "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
         }
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        torch.save(payload, tmp)
-        os.replace(tmp, path)  # atomic: a kill leaves the old checkpoint or the new one
+        with atomic_path(path) as tmp:  # a kill leaves the old checkpoint or the new one
+            torch.save(payload, tmp)
 
     def _load_checkpoint(self) -> dict[str, Any] | None:
         path = self._checkpoint_path()

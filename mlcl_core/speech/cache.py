@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import zlib
 from pathlib import Path
 
 import numpy as np
+
+from mlcl_core.storage import atomic_path
 
 from . import SAMPLE_RATE
 
@@ -45,16 +45,10 @@ def write_wave(path: str | Path, wave: np.ndarray) -> None:
     pcm = _pcm16(np.asarray(wave, dtype=np.float32).reshape(-1))
     # FLAC cannot hold zero frames: store one padding sample, the tag says how many are real.
     body = pcm if len(pcm) else np.zeros(1, np.int16)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".flac")
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".flac") as tmp:
         with sf.SoundFile(tmp, "w", samplerate=SAMPLE_RATE, channels=1, format="FLAC", subtype="PCM_16") as f:
             f.comment = f"{_TAG} frames={len(pcm)} crc32={zlib.crc32(pcm.tobytes())}"
             f.write(body)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load_wave(path: str | Path) -> np.ndarray:
