@@ -46,6 +46,7 @@ import numpy as np
 import pandas as pd
 
 from mlcl_core.config import TAU_GRID, ExperimentConfig
+from mlcl_core.corpora import load_from_config
 from mlcl_core.storage import atomic_path
 
 SYSTEMS: tuple[str, ...] = ("tfidf-linear", "tfidf-mlp", "unique", "combined", "combined+fgm", "combined+pgd",
@@ -175,13 +176,6 @@ def load_predictions(results_dir: str | Path, experiment: str, run_ids: Sequence
 
 
 # --------------------------------------------------------------------------- running systems
-def load_corpus_for(cfg: ExperimentConfig) -> Any:
-    """The corpus ``cfg.data`` describes (``subset`` rows spread evenly over each split)."""
-    from mlcl_core.corpora import load_from_config
-
-    return load_from_config(cfg.data)
-
-
 def check_systems(systems: Iterable[str]) -> list[str]:
     systems = list(systems)
     unknown = [s for s in systems if s not in SYSTEMS]
@@ -224,7 +218,7 @@ def run_system(cfg: ExperimentConfig, system: str, seed: int, results_dir: str |
                checkpoint_root: str | Path | None = None, n_boot: int = 1000) -> dict[str, Any]:
     """Run one system with one seed and store it; a stored run is loaded instead of rerun.
 
-    ``corpus`` defaults to :func:`load_corpus_for` ``(cfg)``; ``speech_table`` (MLCL only) to
+    ``corpus`` defaults to ``load_from_config(cfg.data)``; ``speech_table`` (MLCL only) to
     synthesising it with ``cfg.speech``. Training checkpoints go under ``checkpoint_root``
     (default ``<results_dir>/<experiment>/.checkpoints``) so a killed run resumes.
     """
@@ -235,7 +229,7 @@ def run_system(cfg: ExperimentConfig, system: str, seed: int, results_dir: str |
     if path.is_file():
         return json.loads(path.read_text(encoding="utf-8"))
     if corpus is None:
-        corpus = load_corpus_for(cfg)
+        corpus = load_from_config(cfg.data)
     ckpt_root = Path(checkpoint_root) if checkpoint_root else Path(results_dir) / experiment / ".checkpoints"
     start = time.perf_counter()
     if system == "mlcl":
@@ -274,7 +268,7 @@ def run_table(cfg: ExperimentConfig, systems: Sequence[str], seeds: Sequence[int
     if not seeds:
         raise ValueError("run_table: give at least one seed")
     if corpus is None:
-        corpus = load_corpus_for(cfg)
+        corpus = load_from_config(cfg.data)
     if "mlcl" in systems and speech_table is None:
         from mlcl_core.speech.corpus import corpus_audio
         speech_table = corpus_audio(corpus, cfg.speech, cfg.data.languages, progress=progress)
@@ -438,7 +432,7 @@ def search_mlcl(cfg: ExperimentConfig, max_evals: int, results_dir: str | Path, 
     :func:`search_trials_path`.
     """
     if corpus is None:
-        corpus = load_corpus_for(cfg)
+        corpus = load_from_config(cfg.data)
     if speech_table is None:
         from mlcl_core.speech.corpus import corpus_audio
         speech_table = corpus_audio(corpus, cfg.speech, cfg.data.languages, progress=progress)

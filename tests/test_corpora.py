@@ -462,3 +462,11 @@ def test_subset_keeps_every_label_of_a_label_sorted_split():
     assert len(full.select(subset=10_000).split("dev")) == len(full.split("dev"))
     with pytest.raises(ValueError, match="positive"):
         full.select(subset=0)
+
+
+def test_load_from_config_takes_the_config_subset():
+    from mlcl_core.config import make_config
+
+    langs = ["zho_Hans", "bod_Tibt", "mya_Mymr"]
+    sub = load_sib200(languages=langs).select(subset=48)
+    assert corpora.load_from_config(make_config("tiny", languages=langs, subset=48).data).table.equals(sub.table)

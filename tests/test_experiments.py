@@ -141,7 +141,3 @@ def test_comparison_prose_is_built_from_the_numbers():
     assert list(ex.reference_table("mms")["system"])[-1] == "MLCL"
 
 
-def test_load_corpus_for_takes_the_config_subset():
-    sub = load_sib200(languages=LANGS).select(subset=48)
-    cfg = make_config("tiny", languages=LANGS, subset=48)
-    assert ex.load_corpus_for(cfg).table.equals(sub.table)
