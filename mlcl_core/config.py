@@ -13,6 +13,7 @@ before any long work starts.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import types
 import typing
@@ -26,6 +27,8 @@ ADAPTER_KINDS = ("simadapter", "metaadapter", "none")
 FUSION_KINDS = ("cmbert",)
 ALIGN_KINDS = ("cross_attention", "segments")
 POOLING_KINDS = ("cls", "mean")
+ACTIVATIONS = ("relu", "gelu")
+NGRAM_CLASSIFIERS = ("linear", "mlp")
 #: The paper's tau grid (section 4.3), also the search space of hyperopt.
 TAU_GRID: tuple[float, ...] = (0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.09, 0.1, 0.3, 0.5)
 
@@ -33,6 +36,29 @@ TAU_GRID: tuple[float, ...] = (0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0
 def _check(cond: bool, msg: str) -> None:
     if not cond:
         raise ValueError(msg)
+
+
+def check_choice(what: str, value: str, known: tuple[str, ...]) -> None:
+    """The one check of a named choice (adapter kind, pooling, activation, ...).
+
+    Configs call it when built; modules that take the bare string call it too, so the
+    message and the list of known values live here only.
+    """
+    _check(value in known, f"unknown {what} {value!r}; known: {', '.join(known)}")
+
+
+def check_loss_weights(loss: Any) -> None:
+    """Eq. 13 needs alpha, beta >= 0, alpha + beta < 1 and tau > 0.
+
+    :class:`LossConfig` runs it when built and the model runs it again on what it is
+    given (a config made without ``__post_init__``, e.g. by hand, is caught too).
+    """
+    a, b, tau = loss.alpha, loss.beta, loss.tau
+    _check(a >= 0, f"alpha must be >= 0, got {a}")
+    _check(b >= 0, f"beta must be >= 0, got {b}")
+    _check(a + b < 1, f"alpha + beta must be < 1 (the CE weight is 1 - alpha - beta), "
+                      f"got {a} + {b}")
+    _check(tau > 0, f"tau must be > 0, got {tau}")
 
 
 @dataclass(frozen=True)
@@ -54,7 +80,7 @@ class DataConfig:
     max_text_len: int = 64
 
     def __post_init__(self) -> None:
-        _check(self.corpus in CORPORA, f"unknown corpus {self.corpus!r}; known: {', '.join(CORPORA)}")
+        check_choice("corpus", self.corpus, CORPORA)
         _check(len(self.languages) >= 1, "languages must name at least one language")
         _check(len(set(self.languages)) == len(self.languages), f"languages repeat: {self.languages}")
         _check(self.subset is None or self.subset > 0, f"subset must be positive, got {self.subset}")
@@ -89,62 +115,75 @@ class SpeechConfig:
 
 
 @dataclass(frozen=True)
-class TextEncoderConfig:
-    """The text encoder (BERT family).
+class EncoderGeometry:
+    """What the text and the audio encoder share: a checkpoint or a transformer geometry.
 
     Args:
-        name_or_path: hub id or local directory for ``from_pretrained``; ``None`` builds a
-            BERT from the geometry below with a WordPiece tokenizer trained on the corpus.
+        name_or_path: hub id or local directory for ``from_pretrained``; ``None`` builds
+            the encoder from the geometry below.
         pretrained: load weights (``True``) or build the same geometry at random init.
-        hidden_size, num_layers, num_heads, intermediate_size: geometry when built from config.
+        hidden_size, num_layers, num_heads, intermediate_size: the transformer geometry.
+    """
+
+    name_or_path: str | None = None
+    pretrained: bool = False
+    hidden_size: int = 128
+    num_layers: int = 2
+    num_heads: int = 2
+    intermediate_size: int = 256
+
+    def __post_init__(self) -> None:
+        _check(self.hidden_size % self.num_heads == 0,
+               "hidden_size must be divisible by num_heads")
+        _check(not (self.pretrained and self.name_or_path is None),
+               "pretrained=True needs name_or_path (a hub id or a local checkpoint "
+               "directory)")
+
+
+@dataclass(frozen=True)
+class TextEncoderConfig(EncoderGeometry):
+    """The text encoder (BERT family); geometry fields from :class:`EncoderGeometry`.
+
+    ``name_or_path=None`` builds a BERT of the geometry with a WordPiece tokenizer trained
+    on the corpus.
+
+    Args:
         vocab_size: size of the WordPiece vocabulary trained on the corpus.
         pooling: sentence embedding from ``cls`` or ``mean`` of the token states.
         dropout: hidden and attention dropout.
     """
 
-    name_or_path: str | None = None
-    pretrained: bool = False
-    hidden_size: int = 128
-    num_layers: int = 2
-    num_heads: int = 2
-    intermediate_size: int = 256
     vocab_size: int = 8000
     pooling: str = "cls"
     dropout: float = 0.1
 
     def __post_init__(self) -> None:
-        _check(self.pooling in POOLING_KINDS, f"unknown pooling {self.pooling!r}; known: {POOLING_KINDS}")
-        _check(self.hidden_size % self.num_heads == 0, "hidden_size must be divisible by num_heads")
-        _check(not (self.pretrained and self.name_or_path is None),
-               "pretrained=True needs name_or_path (a hub id or a local checkpoint directory)")
+        super().__post_init__()
+        check_choice("pooling", self.pooling, POOLING_KINDS)
 
 
 @dataclass(frozen=True)
-class AudioEncoderConfig:
+class AudioEncoderConfig(EncoderGeometry):
     """The audio encoder (wav2vec2), its convolutional feature extractor always frozen.
 
+    Geometry fields (checkpoint, transformer size) from :class:`EncoderGeometry`.
+
     Args:
-        name_or_path: hub id or local directory; ``None`` builds from the geometry below.
-        pretrained: load weights or build the same geometry at random init.
-        hidden_size, num_layers, num_heads, intermediate_size: transformer geometry.
         conv_dim, conv_kernel, conv_stride: the convolutional feature extractor. The tiny
-            preset strides 1280 samples per frame (12.5 frames/s) instead of wav2vec2's 320:
-            four times fewer frames to attend over, which is what keeps the book fast on a CPU.
-        feat_extract_norm: ``layer`` (normalise every conv layer per frame; a batch of padded
-            waves gives the same features as one at a time) or ``group`` (wav2vec2-base's
-            group norm over time on the first layer, which forces one wave at a time).
+            preset strides 1280 samples per frame (12.5 frames/s) instead of wav2vec2's
+            320: four times fewer frames to attend over, which is what keeps the book fast
+            on a CPU.
+        feat_extract_norm: ``layer`` (normalise every conv layer per frame; a batch of
+            padded waves gives the same features as one at a time) or ``group``
+            (wav2vec2-base's group norm over time on the first layer, which forces one
+            wave at a time).
         freeze_backbone: freeze the transformer (only adapters train), as in the paper.
-        init_seed: seed of the random-init backbone (tiny profile and ``pretrained=False``),
-            independent of the run's seed: the frozen random backbone plays the part of a fixed
-            checkpoint, so every run and seed sees the same features and they are cached once.
+        init_seed: seed of the random-init backbone (tiny profile and
+            ``pretrained=False``), independent of the run's seed: the frozen random
+            backbone plays the part of a fixed checkpoint, so every run and seed sees the
+            same features and they are cached once.
     """
 
-    name_or_path: str | None = None
-    pretrained: bool = False
-    hidden_size: int = 128
-    num_layers: int = 2
-    num_heads: int = 2
-    intermediate_size: int = 256
     conv_dim: tuple[int, ...] = (32, 32, 64, 64, 64)
     conv_kernel: tuple[int, ...] = (10, 4, 4, 4, 4)
     conv_stride: tuple[int, ...] = (5, 4, 4, 4, 4)
@@ -153,13 +192,10 @@ class AudioEncoderConfig:
     freeze_backbone: bool = True
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         _check(len(self.conv_dim) == len(self.conv_kernel) == len(self.conv_stride),
                "conv_dim, conv_kernel and conv_stride must have the same length")
-        _check(self.feat_extract_norm in ("layer", "group"),
-               f"unknown feat_extract_norm {self.feat_extract_norm!r}; use layer or group")
-        _check(self.hidden_size % self.num_heads == 0, "hidden_size must be divisible by num_heads")
-        _check(not (self.pretrained and self.name_or_path is None),
-               "pretrained=True needs name_or_path (a hub id or a local checkpoint directory)")
+        check_choice("feat_extract_norm", self.feat_extract_norm, ("layer", "group"))
 
 
 @dataclass(frozen=True)
@@ -194,9 +230,8 @@ class AdapterConfig:
     prepare_lr: float = 1e-3
 
     def __post_init__(self) -> None:
-        _check(self.kind in ADAPTER_KINDS,
-               f"unknown adapter kind {self.kind!r}; known: {', '.join(ADAPTER_KINDS)}")
-        _check(self.activation in ("relu", "gelu"), f"unknown activation {self.activation!r}")
+        check_choice("adapter kind", self.kind, ADAPTER_KINDS)
+        check_choice("activation", self.activation, ACTIVATIONS)
         _check(self.bottleneck > 0, f"bottleneck must be positive, got {self.bottleneck}")
         _check(self.sim_temperature > 0, f"sim_temperature must be positive, got {self.sim_temperature}")
         _check(self.meta_steps >= 0, f"meta_steps must be >= 0, got {self.meta_steps}")
@@ -228,8 +263,8 @@ class FusionConfig:
     cls_audio: bool = True
 
     def __post_init__(self) -> None:
-        _check(self.kind in FUSION_KINDS, f"unknown fusion {self.kind!r}; known: {FUSION_KINDS}")
-        _check(self.align in ALIGN_KINDS, f"unknown align {self.align!r}; known: {ALIGN_KINDS}")
+        check_choice("fusion", self.kind, FUSION_KINDS)
+        check_choice("align", self.align, ALIGN_KINDS)
         _check(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
 
 
@@ -250,11 +285,7 @@ class LossConfig:
     proj_dim: int = 128
 
     def __post_init__(self) -> None:
-        _check(self.alpha >= 0, f"alpha must be >= 0, got {self.alpha}")
-        _check(self.beta >= 0, f"beta must be >= 0, got {self.beta}")
-        _check(self.alpha + self.beta < 1,
-               f"alpha + beta must be < 1 (the CE weight is 1 - alpha - beta), got {self.alpha} + {self.beta}")
-        _check(self.tau > 0, f"tau must be > 0, got {self.tau}")
+        check_loss_weights(self)
         _check(self.proj_dim > 0, f"proj_dim must be positive, got {self.proj_dim}")
 
 
@@ -301,8 +332,41 @@ class TrainConfig:
         _check(self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"),
                f"unknown device {self.device!r}; use auto, cpu or cuda[:N]")
         _check(self.patience >= 1, f"patience must be >= 1, got {self.patience}")
-        _check(self.schedule in ("constant", "linear"), f"unknown schedule {self.schedule!r}; use constant or linear")
+        check_choice("schedule", self.schedule, ("constant", "linear"))
         _check(0.0 <= self.warmup < 1.0, f"warmup must be in [0, 1), got {self.warmup}")
+
+
+@dataclass(frozen=True)
+class NgramConfig:
+    """The TF-IDF character n-gram baseline (SIB-200's simple, strong classifier).
+
+    Args:
+        classifier: ``linear`` (multinomial LogisticRegression) or ``mlp`` (one hidden
+            layer); the system name (``tfidf-linear``, ``tfidf-mlp``) sets it per run.
+        analyzer: scikit-learn analyzer; ``char_wb`` keeps n-grams inside space-separated
+            chunks (Tibetan and Chinese have few spaces, so most n-grams are plain
+            character n-grams).
+        ngram_range: smallest and largest n.
+        max_features: vocabulary size (most frequent n-grams).
+        C: inverse regularisation of the linear model.
+        hidden: MLP hidden width.
+        max_iter: optimiser iterations (MLP: epochs).
+    """
+
+    classifier: str = "mlp"
+    analyzer: str = "char_wb"
+    ngram_range: tuple[int, ...] = (1, 4)
+    max_features: int = 20000
+    C: float = 10.0  # noqa: N815 - scikit-learn's name
+    hidden: int = 64
+    max_iter: int = 30
+
+    def __post_init__(self) -> None:
+        _check(self.classifier in NGRAM_CLASSIFIERS,
+               f"unknown n-gram classifier {self.classifier!r}; known: "
+               f"{', '.join(NGRAM_CLASSIFIERS)}")
+        _check(len(self.ngram_range) == 2 and 1 <= self.ngram_range[0] <= self.ngram_range[1],
+               f"ngram_range must satisfy 1 <= min <= max, got {self.ngram_range}")
 
 
 @dataclass(frozen=True)
@@ -318,6 +382,7 @@ class ExperimentConfig:
     fusion: FusionConfig = field(default_factory=FusionConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    ngram: NgramConfig = field(default_factory=NgramConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -336,7 +401,7 @@ class ExperimentConfig:
 _COMPONENTS: dict[str, type] = {
     "data": DataConfig, "speech": SpeechConfig, "text": TextEncoderConfig,
     "audio": AudioEncoderConfig, "adapter": AdapterConfig, "fusion": FusionConfig,
-    "loss": LossConfig, "train": TrainConfig,
+    "loss": LossConfig, "train": TrainConfig, "ngram": NgramConfig,
 }
 
 PROFILES: dict[str, ExperimentConfig] = {
@@ -435,23 +500,48 @@ def make_config(profile: str = "tiny", **overrides: Any) -> ExperimentConfig:
     return replace(base, **kw)
 
 
-def check_parameters(namespace: Mapping[str, Any]) -> None:
-    """Check a chapter's papermill parameters against the annotations of its ``parameters`` cell.
+def injected_parameters(namespace: Mapping[str, Any]) -> list[str]:
+    """Names that papermill injected into a running chapter (its ``# Parameters`` cell).
 
-    Call as ``check_parameters(globals())`` right after the parameters: papermill injects new
-    values as plain assignments, so a list passed with ``-p`` (which arrives as a string) or a
-    number given as text fails here, naming the parameter, instead of deep inside a run.
+    IPython keeps the source of every executed cell in ``In``; papermill's injected cell
+    starts with the comment ``# Parameters``. Empty outside IPython.
+    """
+    names: list[str] = []
+    for source in namespace.get("In", None) or []:
+        if not isinstance(source, str) or not source.lstrip().startswith("# Parameters"):
+            continue
+        for node in ast.parse(source).body:
+            targets = node.targets if isinstance(node, ast.Assign) else []
+            names += [t.id for t in targets if isinstance(t, ast.Name)]
+    return names
+
+
+def check_parameters(namespace: Mapping[str, Any]) -> None:
+    """Check a chapter's papermill parameters against its ``parameters`` cell.
+
+    Call as ``check_parameters(globals())`` right after the parameters. A name the chapter
+    does not declare (a typo, or a name from another chapter) is an error, where papermill
+    only warns. Papermill injects values as plain assignments, so a list passed with
+    ``-p`` (which arrives as a string) or a number given as text fails here, naming the
+    parameter, instead of deep inside a run.
     """
     annotations = namespace.get("__annotations__", {})
+    unknown = [name for name in injected_parameters(namespace) if name not in annotations]
+    if unknown:
+        raise ValueError(f"parameter(s) {', '.join(unknown)} not declared by this chapter; "
+                         f"it declares: {', '.join(annotations)}")
     for name, tp in annotations.items():
         if name not in namespace:
             continue
         value = namespace[name]
         if isinstance(tp, str):  # annotations written as strings, e.g. "Optional[int]"
-            simple = {"int": int, "float": float, "str": str, "bool": bool, "list": list, "dict": dict}
-            inner = tp[len("Optional["):-1] if tp.startswith("Optional[") and tp.endswith("]") else None
+            simple = {"int": int, "float": float, "str": str, "bool": bool, "list": list,
+                      "dict": dict}
+            optional = tp.startswith("Optional[") and tp.endswith("]")
+            inner = tp[len("Optional["):-1] if optional else None
             tp = (simple[inner] | None) if inner in simple else simple.get(tp, Any)
         if not _type_ok(tp, value):
-            hint = " (papermill's -p passes text: give lists as YAML, -y 'name: [...]')" if tp is list else ""
+            hint = (" (papermill's -p passes text: give lists as YAML, -y 'name: [...]')"
+                    if tp is list else "")
             raise ValueError(f"parameter {name}={value!r} has type {type(value).__name__}; "
                              f"the chapter expects {getattr(tp, '__name__', tp)}{hint}")

@@ -9,11 +9,7 @@ from matplotlib.ticker import MaxNLocator
 import numpy as np
 import pandas as pd
 
-from mlcl_core.corpora import LANGUAGE_NAMES
-
-
-def _name(lang: str) -> str:
-    return LANGUAGE_NAMES.get(lang, lang)
+from mlcl_core.corpora import language_name
 
 
 def parameter_pivot(table: pd.DataFrame) -> pd.DataFrame:
@@ -55,7 +51,7 @@ def plot_attention_heatmaps(attention: Mapping[str, Sequence[Sequence[float]]], 
     num_layers = weights.shape[1]
     fig, axes = plt.subplots(1, num_layers, figsize=(3.4 * num_layers + 0.8, 3.2), squeeze=False)
     vmin, vmax = float(weights.min()), float(weights.max())
-    names = [_name(lang) for lang in languages]
+    names = [language_name(lang) for lang in languages]
     for layer, ax in enumerate(axes[0]):
         image = ax.imshow(weights[:, layer, :], vmin=vmin, vmax=vmax, cmap="viridis")
         for i in range(len(languages)):
@@ -78,10 +74,10 @@ def plot_attention_selection(attention: Mapping[str, Sequence[Sequence[float]]],
     weights = np.asarray(attention[lang])[layer - 1]  # (N,)
     fig, ax = plt.subplots(figsize=(4.5, 2.8))
     colors = ["tab:red" if other == lang else "tab:gray" for other in languages]
-    ax.bar([_name(x) for x in languages], weights, color=colors)
+    ax.bar([language_name(x) for x in languages], weights, color=colors)
     ax.axhline(1 / len(languages), color="k", lw=0.8, ls="--", label="uniform")
     ax.set_ylabel("mean attention")
-    ax.set_title(f"{_name(lang)} input, layer {layer}")
+    ax.set_title(f"{language_name(lang)} input, layer {layer}")
     ax.legend()
     fig.tight_layout()
     return fig

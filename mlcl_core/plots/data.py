@@ -9,11 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from mlcl_core.corpora import LANGUAGE_NAMES, SPLITS
-
-
-def _name(lang: str) -> str:
-    return LANGUAGE_NAMES.get(lang, lang)
+from mlcl_core.corpora import SPLITS, language_name
 
 
 def plot_label_distribution(corpus) -> plt.Figure:
@@ -40,7 +36,7 @@ def plot_durations(audio: pd.DataFrame, bins: int = 40) -> plt.Figure:
         seconds = audio.loc[audio["lang"] == lang, "seconds"]
         ax.hist(seconds, bins=edges, color="C0")
         ax.axvline(seconds.median(), color="C3", ls="--", label=f"median {seconds.median():.1f} s")
-        ax.set_title(_name(lang))
+        ax.set_title(language_name(lang))
         ax.set_xlabel("seconds")
         ax.legend(fontsize=8)
     axes[0][0].set_ylabel("utterances")

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Sequence
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
 
-from mlcl_core.corpora import LANGUAGE_NAMES
-
-
-def _name(lang: str) -> str:
-    return LANGUAGE_NAMES.get(lang, lang)
+from mlcl_core.corpora import language_name
+from mlcl_core.losses import anchor_gradients
 
 
 @torch.no_grad()
@@ -76,10 +74,6 @@ def pca_2d(points: np.ndarray) -> np.ndarray:
 
 def plot_loss_vs_tau(taus: Sequence[float], pos_sim: float, neg_sims: Sequence[float]):
     """One anchor's NT-Xent loss as a function of tau, for fixed similarities."""
-    import matplotlib.pyplot as plt
-
-    from mlcl_core.losses import anchor_gradients
-
     negs = torch.tensor(list(neg_sims), dtype=torch.float64)
     loss = [anchor_gradients(pos_sim, negs, t)[0].item() for t in taus]
     fig, ax = plt.subplots(figsize=(5, 3.2))
@@ -92,10 +86,6 @@ def plot_loss_vs_tau(taus: Sequence[float], pos_sim: float, neg_sims: Sequence[f
 
 def plot_negative_weights(taus: Sequence[float], pos_sim: float, neg_sims: Sequence[float]):
     """Share of the total push each negative receives (its softmax weight among negatives) vs tau."""
-    import matplotlib.pyplot as plt
-
-    from mlcl_core.losses import anchor_gradients
-
     negs = torch.tensor(list(neg_sims), dtype=torch.float64)
     shares = np.array([(g / g.sum()).numpy() for g in (anchor_gradients(pos_sim, negs, t)[2] for t in taus)])
     fig, ax = plt.subplots(figsize=(5, 3.2))
@@ -111,14 +101,12 @@ def plot_negative_weights(taus: Sequence[float], pos_sim: float, neg_sims: Seque
 def plot_embedding_maps(states: dict[str, dict[str, Any]], labels: Sequence[str], key: str = "text_emb"):
     """2-D PCA maps of ``key`` embeddings, one row per state (e.g. before/after), coloured by
     language (left) and by topic (right)."""
-    import matplotlib.pyplot as plt
-
     fig, axes = plt.subplots(len(states), 2, figsize=(10, 4.2 * len(states)), squeeze=False)
     for row, (title, emb) in enumerate(states.items()):
         k, n, _ = emb[key].shape
         xy = pca_2d(emb[key].reshape(k * n, -1)).reshape(k, n, 2)
         for x, lang in enumerate(emb["langs"]):
-            axes[row, 0].scatter(xy[x, :, 0], xy[x, :, 1], s=8, alpha=0.6, label=_name(lang))
+            axes[row, 0].scatter(xy[x, :, 0], xy[x, :, 1], s=8, alpha=0.6, label=language_name(lang))
         flat, topics = xy.reshape(k * n, 2), np.tile(emb["y"], k)
         for c, lab in enumerate(labels):
             axes[row, 1].scatter(flat[topics == c, 0], flat[topics == c, 1], s=8, alpha=0.6, label=lab)
@@ -134,8 +122,6 @@ def plot_embedding_maps(states: dict[str, dict[str, Any]], labels: Sequence[str]
 
 def plot_retrieval(tables: dict[str, pd.DataFrame]):
     """Grouped bars: retrieval accuracy per ordered language pair, one bar per state."""
-    import matplotlib.pyplot as plt
-
     fig, ax = plt.subplots(figsize=(7, 3.2))
     width = 0.8 / len(tables)
     for i, (title, df) in enumerate(tables.items()):
@@ -143,7 +129,7 @@ def plot_retrieval(tables: dict[str, pd.DataFrame]):
         ax.bar(pos, df["accuracy"], width=width, label=title)
     first = next(iter(tables.values()))
     ax.set_xticks(np.arange(len(first)) + 0.4 - width / 2)
-    ax.set_xticklabels([f"{_name(s)}→{_name(t)}" for s, t in zip(first["src"], first["tgt"])], rotation=20, fontsize=8)
+    ax.set_xticklabels([f"{language_name(s)}→{language_name(t)}" for s, t in zip(first["src"], first["tgt"])], rotation=20, fontsize=8)
     ax.set(ylabel="nearest neighbour is the translation", ylim=(0, 1))
     ax.legend()
     return fig

@@ -8,7 +8,7 @@ from math import gcd
 
 import numpy as np
 
-from . import SAMPLE_RATE
+from .base import SAMPLE_RATE
 
 
 def to_float32(samples: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ import numpy as np
 
 from mlcl_core.storage import atomic_path
 
-from . import SAMPLE_RATE
+from .base import SAMPLE_RATE
 
 _TAG = "mlcl-speech"
 

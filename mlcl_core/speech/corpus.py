@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from . import SAMPLE_RATE, SpeechBackend, SynthesisError, get_backend
+from .base import SAMPLE_RATE, SpeechBackend, SynthesisError, get_backend
 from .cache import SpeechCache, cache_key
 
 #: (key, text, lang, text_id) of one utterance to make.

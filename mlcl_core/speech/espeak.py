@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import SpeechBackend
+from .base import SpeechBackend
 from .audio import resample, to_float32
 from .languages import ISO3_TO_ISO1, is_tibetan, split_code
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import SpeechBackend
+from .base import SpeechBackend
 from .audio import decode
 from .languages import ISO3_TO_ISO1, split_code
 from .network import with_retries

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import SpeechBackend
+from .base import SpeechBackend
 from .audio import resample
 from .languages import split_code
 

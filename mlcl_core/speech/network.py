@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Callable, TypeVar
 
-from . import SynthesisError
+from .base import SynthesisError
 
 T = TypeVar("T")
 
