@@ -20,10 +20,25 @@ from typing import Iterable, Sequence
 import torch
 from torch import nn
 
-from mlcl_core.adapters import SIM_MODES, AdaptedLayer, LayerAdapters, Route
-from mlcl_core.config import AdapterConfig, AudioEncoderConfig, TextEncoderConfig
+from mlcl_core.adapters.layer import SIM_MODES, AdaptedLayer, LayerAdapters, Route
+from mlcl_core.config import (
+    POOLING_KINDS,
+    AdapterConfig,
+    AudioEncoderConfig,
+    TextEncoderConfig,
+    check_choice,
+)
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+
+
+def pool(states: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tensor:
+    """Sentence vectors (R, D) of token states (R, L, D): ``cls`` or masked ``mean``."""
+    check_choice("pooling", pooling, POOLING_KINDS)
+    if pooling == "cls":
+        return states[:, 0]
+    w = mask.unsqueeze(-1).to(states.dtype)  # (R, L, 1)
+    return (states * w).sum(1) / w.sum(1).clamp(min=1.0)
 
 
 def train_wordpiece_tokenizer(texts: Iterable[str], vocab_size: int):
@@ -34,7 +49,16 @@ def train_wordpiece_tokenizer(texts: Iterable[str], vocab_size: int):
     normaliser from ``do_lower_case``/``strip_accents`` when a saved tokenizer is reloaded, so
     they are passed explicitly too. Chinese characters are split one per token, as in BERT.
     """
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    # tokenizers and transformers take seconds to import: only when an encoder is built
+    from tokenizers import (
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
     from transformers import BertTokenizerFast
 
     if vocab_size < len(SPECIAL_TOKENS) + 1:

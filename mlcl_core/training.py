@@ -34,16 +34,15 @@ from __future__ import annotations
 import copy
 import random
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Protocol, Sequence
+from typing import Any, Callable, Iterable, Protocol
 
 import numpy as np
 import torch
 from torch import nn
 
 from mlcl_core.config import TrainConfig
-from mlcl_core.outputs import ModelOutput, move_to
+from mlcl_core.outputs import Evaluation, FitResult, ModelOutput, move_to
 from mlcl_core.storage import atomic_path
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -70,63 +69,6 @@ def resolve_device(device: str) -> torch.device:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} but no CUDA device is available; use 'auto' or 'cpu'")
     return torch.device(device)
-
-
-@dataclass
-class Evaluation:
-    """Predictions on one split, one row per (sentence, language), and their summary."""
-
-    ids: list[str]
-    lang: list[str]
-    y: np.ndarray
-    y_hat: np.ndarray
-    languages: tuple[str, ...]
-    loss: float = float("nan")
-
-    @property
-    def accuracy(self) -> dict[str, float]:
-        """Per-language accuracy, in the order of ``languages``."""
-        from mlcl_core.metrics import per_language_accuracy
-
-        acc = per_language_accuracy(self.y, self.y_hat, self.lang)
-        return {lang: float(acc[lang]) for lang in self.languages}
-
-    @property
-    def M(self) -> float:  # noqa: N802 - the paper's name
-        return float(np.mean(list(self.accuracy.values())))
-
-    @property
-    def G(self) -> float:  # noqa: N802 - the paper's name
-        from mlcl_core.metrics import gini
-
-        return float(gini(list(self.accuracy.values())))
-
-    def to_records(self) -> list[dict[str, Any]]:
-        """The predictions as a list of ``{id, lang, y, y_hat}`` dicts (for the results store)."""
-        return [{"id": i, "lang": g, "y": int(a), "y_hat": int(b)}
-                for i, g, a, b in zip(self.ids, self.lang, self.y, self.y_hat)]
-
-    @staticmethod
-    def concat(parts: Sequence["Evaluation"]) -> "Evaluation":
-        """One evaluation from several (e.g. the per-language models of ``Unique``)."""
-        langs = tuple(dict.fromkeys(g for p in parts for g in p.languages))
-        n = np.array([len(p.y) for p in parts], dtype=float)
-        loss = float(np.sum([p.loss * k for p, k in zip(parts, n)]) / max(n.sum(), 1))
-        return Evaluation([i for p in parts for i in p.ids], [g for p in parts for g in p.lang],
-                          np.concatenate([p.y for p in parts]), np.concatenate([p.y_hat for p in parts]),
-                          langs, loss)
-
-
-@dataclass
-class FitResult:
-    """What ``Trainer.fit`` returns: the per-epoch curve and where the best weights came from."""
-
-    history: list[dict[str, Any]]
-    best_epoch: int
-    best_score: float
-    seconds: float
-    resumed_from: int | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
 
 
 def _row_ids(batch: dict, out: ModelOutput) -> list[str]:

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from mlcl_core.config import PROFILES, ExperimentConfig, make_config
+from types import SimpleNamespace
+
+from mlcl_core.config import (
+    PROFILES,
+    ExperimentConfig,
+    NgramConfig,
+    check_loss_weights,
+    check_parameters,
+    make_config,
+)
 
 
 def test_presets_differ_where_the_paper_says():
@@ -56,8 +65,6 @@ def test_unknown_profile():
 
 
 def test_check_parameters_names_the_wrong_one():
-    from mlcl_core.config import check_parameters
-
     ns = {"__annotations__": {"seeds": list, "lr": float, "steps": int, "name": str, "search": bool},
           "seeds": [0, 1], "lr": 1, "steps": 3, "name": "x", "search": True}
     check_parameters(ns)  # ints are fine where floats are expected
@@ -72,3 +79,47 @@ def test_check_parameters_names_the_wrong_one():
     check_parameters({**optional, "subset": 20})
     with pytest.raises(ValueError, match="parameter subset='20'"):
         check_parameters({**optional, "subset": "20"})
+
+
+def test_check_parameters_rejects_a_name_the_chapter_does_not_declare():
+    ns = {"__annotations__": {"corpus": str, "subset": int | None}, "corpus": "sib200",
+          "subset": None}
+    # papermill's injected cell, as IPython keeps it in In
+    injected = "# Parameters\ncorpus = \"mms\"\nsubsett = 20\n"
+    with pytest.raises(ValueError, match="subsett not declared by this chapter"):
+        check_parameters({**ns, "In": ["", "import x", injected], "subsett": 20})
+    check_parameters({**ns, "In": ["", "# Parameters\ncorpus = \"mms\"\n"]})
+    check_parameters({**ns, "subset": 20})  # outside IPython: nothing was injected
+
+
+@pytest.mark.parametrize("loss, match", [
+    (SimpleNamespace(alpha=-0.1, beta=0.1, tau=0.1), "alpha must be >= 0"),
+    (SimpleNamespace(alpha=0.6, beta=0.4, tau=0.1), "alpha \\+ beta"),
+    (SimpleNamespace(alpha=0.1, beta=0.1, tau=0.0), "tau"),
+])
+def test_loss_weights_are_checked_in_one_place(loss, match):
+    # Configs built without __post_init__ (e.g. unpickled or hand-made) are caught too:
+    # MLCLModel runs the same check on what it is given.
+    with pytest.raises(ValueError, match=match):
+        check_loss_weights(loss)
+
+
+def test_ngram_settings_reach_the_stored_config():
+    cfg = make_config("tiny", max_features=500, ngram_range=[2, 3])
+    assert cfg.ngram == NgramConfig(max_features=500, ngram_range=(2, 3))
+    assert cfg.to_dict()["ngram"]["max_features"] == 500
+    assert ExperimentConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match="ngram_range"):
+        make_config("tiny", ngram_range=[3, 2])
+
+
+def test_text_and_audio_share_one_geometry_base():
+    from mlcl_core.config import AudioEncoderConfig, EncoderGeometry, TextEncoderConfig
+
+    assert issubclass(TextEncoderConfig, EncoderGeometry)
+    assert issubclass(AudioEncoderConfig, EncoderGeometry)
+    for cls in (TextEncoderConfig, AudioEncoderConfig):
+        with pytest.raises(ValueError, match="divisible by num_heads"):
+            cls(hidden_size=10, num_heads=3)
+        with pytest.raises(ValueError, match="needs name_or_path"):
+            cls(pretrained=True)

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import math
-from types import SimpleNamespace
-
-import pandas as pd
 import pytest
 import torch
 
 from mlcl_core.batching import ParallelDataset, collate, make_loader
 from mlcl_core.config import make_config
 from mlcl_core.corpora import load_sib200
-from mlcl_core.model import MLCLModel, build_mlcl, check_loss_config
+from mlcl_core.features import corpus_features
+from mlcl_core.model import MLCLModel, build_mlcl
 
 LANGS = ("zho_Hans", "bod_Tibt", "mya_Mymr")
 SMALL = {"text.hidden_size": 32, "text.intermediate_size": 64, "text.vocab_size": 400,
@@ -35,8 +33,9 @@ def speech_table(corpus, tmp_path_factory):
 
 def _build(corpus, speech_table, **over):
     cfg = make_config("tiny", **{**SMALL, **over})
-    model, tokenizer, feats = build_mlcl(cfg, corpus, speech_table)
-    ds = ParallelDataset(corpus, "train", tokenizer, LANGS, cfg.data.max_text_len, feats)
+    model = build_mlcl(cfg, corpus)
+    feats = corpus_features(cfg, corpus, speech_table, model.audio_encoder)
+    ds = ParallelDataset(corpus, "train", model.tokenizer, LANGS, cfg.data.max_text_len, feats)
     return cfg, model, ds
 
 
@@ -109,27 +108,16 @@ def test_config_errors(over, match):
         make_config("tiny", **over)
 
 
-@pytest.mark.parametrize("loss, match", [
-    (SimpleNamespace(alpha=-0.1, beta=0.1, tau=0.1), "alpha and beta"),
-    (SimpleNamespace(alpha=0.6, beta=0.4, tau=0.1), "alpha \\+ beta"),
-    (SimpleNamespace(alpha=0.1, beta=0.1, tau=0.0), "tau"),
-])
-def test_model_rechecks_loss_weights(loss, match):
-    # Configs built without __post_init__ (e.g. unpickled or hand-made) are caught too.
-    with pytest.raises(ValueError, match=match):
-        check_loss_config(loss)
-
-
-def test_build_rejects_languages_missing_from_corpus_or_speech(corpus, speech_table):
+def test_build_rejects_languages_missing_from_corpus(corpus):
+    # (speech missing for a language or sentence: tests/test_features.py)
     with pytest.raises(ValueError, match="not in corpus"):
-        build_mlcl(make_config("tiny", languages=("zho_Hans", "eng_Latn")), corpus, speech_table)
-    no_tibetan = speech_table[speech_table["lang"] != "bod_Tibt"]
-    with pytest.raises(ValueError, match="no speech"):
-        build_mlcl(make_config("tiny"), corpus, no_tibetan)
-    with pytest.raises(ValueError, match="have no speech"):
-        build_mlcl(make_config("tiny"), corpus, speech_table.iloc[1:])
-    with pytest.raises(ValueError, match="column 'path'"):
-        build_mlcl(make_config("tiny"), corpus, pd.DataFrame({"id": ["1"], "lang": ["zho_Hans"]}))
+        build_mlcl(make_config("tiny", languages=("zho_Hans", "eng_Latn")), corpus)
+
+
+def test_build_returns_the_model_alone_with_its_tokenizer(corpus):
+    model = build_mlcl(make_config("tiny", **SMALL), corpus)
+    assert isinstance(model, MLCLModel) and not hasattr(model, "timings")
+    assert model.tokenizer is not None and model.tokenizer.pad_token == "[PAD]"
 
 
 def test_forward_rejects_text_only_batches_and_unknown_languages(corpus, speech_table):

@@ -28,7 +28,11 @@ from mlcl_core.corpora.flores import (
     load_flores200,
 )
 from mlcl_core.corpora.mms import MMS_LANGUAGE_CODES, load_mms
-from mlcl_core.corpora.sib200 import available_languages, embedded_sib200_dir, load_sib200
+from mlcl_core.corpora.sib200 import (
+    available_languages,
+    embedded_sib200_dir,
+    load_sib200,
+)
 
 if TYPE_CHECKING:  # config imports nothing from here; the hint only
     from mlcl_core.config import DataConfig

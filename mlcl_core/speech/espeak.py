@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import SpeechBackend
 from .audio import resample, to_float32
+from .base import SpeechBackend
 from .languages import ISO3_TO_ISO1, is_tibetan, split_code
 
 ENGINES = ("auto", "ctypes", "subprocess")

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import SpeechBackend
 from .audio import decode
+from .base import SpeechBackend
 from .languages import ISO3_TO_ISO1, split_code
 from .network import with_retries
 

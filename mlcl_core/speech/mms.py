@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import SpeechBackend
 from .audio import resample
+from .base import SpeechBackend
 from .languages import split_code
 
 
