@@ -473,29 +473,51 @@ def _owners(name: str) -> list[str]:
     return [comp for comp, cls in _COMPONENTS.items() if name in typing.get_type_hints(cls)]
 
 
-def make_config(profile: str = "tiny", **overrides: Any) -> ExperimentConfig:
-    """The preset ``profile`` with ``overrides`` applied (flat or dotted field names).
+def _address(key: str) -> tuple[str, str]:
+    """(component, field) of an override name: ``alpha``, ``loss.alpha`` or ``adapter_kind``."""
+    if "." in key:
+        comp, name = key.split(".", 1)
+        if comp not in _COMPONENTS:
+            raise ValueError(f"unknown config component {comp!r} in {key!r}; known: "
+                             f"{', '.join(_COMPONENTS)}")
+        return comp, name
+    owners = _owners(key)
+    prefix, _, rest = key.partition("_")
+    if not owners and prefix in _COMPONENTS and rest:
+        return prefix, rest  # a chapter parameter: adapter_kind sets adapter.kind
+    if not owners:
+        raise ValueError(f"unknown config field {key!r}")
+    if len(owners) > 1:
+        raise ValueError(f"{key!r} is ambiguous; write one of: "
+                         + ", ".join(f"{o}.{key}" for o in owners))
+    return owners[0], key
 
-    A flat name must belong to exactly one component (``alpha``, ``num_epochs``, ...);
-    ambiguous names (``hidden_size``, ``name_or_path``, ...) need a prefix: ``text.hidden_size``.
+
+def make_config(profile: str = "tiny", **overrides: Any) -> ExperimentConfig:
+    """The preset ``profile`` with ``overrides`` applied.
+
+    Names: a flat name must belong to exactly one component (``alpha``, ``num_epochs``);
+    an ambiguous one (``hidden_size``, ``name_or_path``, ``kind``) needs its component,
+    dotted (``text.hidden_size``) or, as a chapter parameter must be an identifier, with
+    an underscore (``text_name_or_path``, ``adapter_kind``).
+
+    ``None`` is the one "not set" value (the chapters' idiom for optional parameters):
+    the field keeps the profile's value. Every field whose ``None`` means something
+    (``subset``, ``data_path``, ``name_or_path`` of the tiny profile) is ``None`` in the
+    profiles, so not setting it gives that meaning; a config that switches off the
+    feature cache against a profile's path is made with ``dataclasses.replace``.
     """
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}")
     base = PROFILES[profile]
     per_comp: dict[str, dict[str, Any]] = {}
     for key, value in overrides.items():
-        if "." in key:
-            comp, name = key.split(".", 1)
-            if comp not in _COMPONENTS:
-                raise ValueError(f"unknown config component {comp!r} in {key!r}; known: {', '.join(_COMPONENTS)}")
-        else:
-            owners = _owners(key)
-            if not owners:
-                raise ValueError(f"unknown config field {key!r}")
-            if len(owners) > 1:
-                raise ValueError(f"{key!r} is ambiguous; write one of: " + ", ".join(f"{o}.{key}" for o in owners))
-            comp, name = owners[0], key
-        per_comp.setdefault(comp, {})[name] = _coerce(_COMPONENTS[comp], name, value)
+        comp, name = _address(key)
+        cls = _COMPONENTS[comp]
+        if value is None:
+            _coerce(cls, name, getattr(getattr(base, comp), name, None))  # known name?
+            continue  # not set: the profile's value
+        per_comp.setdefault(comp, {})[name] = _coerce(cls, name, value)
     kw = {comp: replace(getattr(base, comp), **vals) for comp, vals in per_comp.items()}
     return replace(base, **kw)
 

@@ -14,7 +14,8 @@ def _text(nb) -> str:
 
 @pytest.mark.slow
 def test_chapter_02_smoke(run_chapter, repo_root, tmp_path):
-    nb = run_chapter("02_adapter_internals", steps=2, train_sentences=8, batch_size=4, max_seconds=1.0,
+    nb = run_chapter("02_adapter_internals", prepare_steps=2, meta_steps=2, subset=8, batch_size=4,
+                     max_seconds=1.0,
                      cache_dir=str(tmp_path / "speech"))
     text = _text(nb)
     gaps = re.findall(r"(\w+)\s+max \|wrapped - base\| at init: (\S+)", text)

@@ -74,8 +74,8 @@ def test_chapter_04_paper_profile_with_local_checkpoints(run_chapter, tmp_path, 
     tok.save_pretrained(tmp_path / "bert")
     bert.save_pretrained(tmp_path / "bert")
     Wav2Vec2ForCTC(wav2vec2_config(tiny.audio)).save_pretrained(tmp_path / "w2v")
-    nb = run_chapter("04_training", profile="paper", text_model=str(tmp_path / "bert"),
-                     audio_model=str(tmp_path / "w2v"), subset=8, seeds=[0], num_epochs=1, search=False,
+    nb = run_chapter("04_training", profile="paper", text_name_or_path=str(tmp_path / "bert"),
+                     audio_name_or_path=str(tmp_path / "w2v"), subset=8, seeds=[0], num_epochs=1, search=False,
                      systems=["combined", "mlcl"], results_dir=str(tmp_path / "results"))
     assert "Table 2 (sib200):" in _outputs(nb)
     (record,) = [json.loads(p.read_text()) for p in (tmp_path / "results" / "sib200-table2").glob("mlcl-*.json")]

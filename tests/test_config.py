@@ -123,3 +123,14 @@ def test_text_and_audio_share_one_geometry_base():
             cls(hidden_size=10, num_heads=3)
         with pytest.raises(ValueError, match="needs name_or_path"):
             cls(pretrained=True)
+
+
+def test_none_means_not_set_and_component_prefixes_name_ambiguous_fields():
+    cfg = make_config("paper", max_text_len=None, text_name_or_path=None, subset=None,
+                      adapter_kind="none", text_pooling="mean")
+    assert cfg.data.max_text_len == 128 and cfg.text.name_or_path == PROFILES["paper"].text.name_or_path
+    assert cfg.data.subset is None and cfg.adapter.kind == "none" and cfg.text.pooling == "mean"
+    with pytest.raises(ValueError, match="TrainConfig has no field 'sentences'"):
+        make_config("tiny", train_sentences=64)
+    with pytest.raises(ValueError, match="has no field 'model'"):
+        make_config("tiny", text_model=None)  # not a field, even when not set

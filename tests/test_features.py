@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -71,7 +73,8 @@ def test_feature_disk_cache_is_reused_and_keyed_by_extractor_weights(corpus, tmp
 
 
 def test_corpus_features_checks_the_speech_table_and_keeps_this_corpus(corpus):
-    cfg = make_config("tiny", languages=LANGS[:2], feature_cache_dir=None, max_seconds=1.0)
+    cfg = make_config("tiny", languages=LANGS[:2], max_seconds=1.0)
+    cfg = replace(cfg, speech=replace(cfg.speech, feature_cache_dir=None))
     table = fake_speech_table(load_sib200(languages=LANGS), LANGS)  # every sentence
     feats = corpus_features(cfg, corpus, table, FrameExtractor(), load_wave=fake_wave)
     assert set(feats) == {(lang, str(i)) for lang in LANGS[:2] for i in corpus.table["id"]}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 
 import nbformat
 import pytest
@@ -59,3 +60,28 @@ def test_a_parameter_of_the_wrong_type_stops_a_chapter_at_once(run_chapter):
     # `papermill -p seeds "[0, 1]"` passes a string; the chapter must say so before any work.
     with pytest.raises(PapermillExecutionError, match="parameter seeds='\\[0, 1\\]' has type str"):
         run_chapter("04_training", seeds="[0, 1]")
+
+
+@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if p.stem != "intro"], ids=lambda p: p.name)
+def test_every_chapter_declares_profile_and_one_not_set_idiom(path):
+    nb = nbformat.read(path, as_version=4)
+    (cell,) = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    lines = cell.source.splitlines()
+    params = {ast.unparse(n.target): n for n in ast.parse(cell.source).body}
+    assert "profile" in params, f"{path.name} has no profile parameter"
+    for name, node in params.items():
+        comment = lines[node.lineno - 1].split("#", 1)[1]
+        # "not set" is None (annotated `X | None`), never 0 or "" standing in for it
+        assert not re.search(r'(^|\s)(0|0\.0|"")[:;]? (means|the|keeps)', comment), (
+            f"{path.name}: {name} uses 0 or '' for not set")
+        if ast.literal_eval(node.value) is None:
+            assert "| None" in ast.unparse(node.annotation), f"{path.name}: {name}"
+
+
+@pytest.mark.slow
+def test_an_undeclared_parameter_stops_a_chapter_at_once(run_chapter):
+    from papermill.exceptions import PapermillExecutionError
+
+    # papermill only warns about a name the chapter does not declare; the chapter stops
+    with pytest.raises(PapermillExecutionError, match="train_sentences not declared"):
+        run_chapter("03_contrastive_losses", train_sentences=8)
