@@ -6,10 +6,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+
+matplotlib.use("agg")  # tests draw figures without a display
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("agg")  # tests only: no display
-
 import numpy as np
 import pandas as pd
 

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("agg")  # tests only; chapters keep the inline backend
-
 import numpy as np
 import pytest
 import torch
