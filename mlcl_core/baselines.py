@@ -4,9 +4,12 @@ Text-only BERT baselines share the :class:`~mlcl_core.training.Trainer` with MLC
 
 - ``unique``: one text model per language, trained and evaluated on that language only
   (with the tiny profile each has its own WordPiece tokenizer, trained on its language);
-- ``combined``: one model trained on every language at once (rows = sentence x language);
-- ``combined+fgm`` / ``combined+pgd``: ``combined`` with adversarial training on the word
-  embedding matrix (:class:`FGM`, eps 0.03; :class:`PGD`, eps 0.01, alpha 0.01, K 10 - the
+- ``combined``: one model trained on every language at once (rows = sentence x
+  language);
+- ``combined+fgm`` / ``combined+pgd``: ``combined`` with adversarial training on the
+  word
+  embedding matrix (:class:`FGM`, eps 0.03; :class:`PGD`, eps 0.01, alpha 0.01, K 10 -
+  the
   paper's settings). PGD costs about K + 1 forward/backward passes per step.
 
 ``tfidf-linear`` / ``tfidf-mlp``: a TF-IDF character n-gram classifier per language
@@ -35,15 +38,24 @@ from mlcl_core.outputs import Evaluation, FitResult, ModelOutput, SystemRun
 from mlcl_core.training import Trainer, seed_everything
 
 
-# --------------------------------------------------------------------------- text models
+# --------------------------------------------------------------------------- text
+# models
 class TextClassifier(nn.Module):
-    """A BERT-family encoder with a linear head on the [CLS] (or mean) state, over K languages.
+    """A BERT-family encoder with a linear head on the [CLS] (or mean) state, over K
+    languages.
 
-    ``forward`` takes a :func:`mlcl_core.batching.collate` batch (no audio needed) and scores
+    ``forward`` takes a :func:`mlcl_core.batching.collate` batch (no audio needed) and
+    scores
     its K*B rows, language-major (row r = language r // B, sentence r % B).
     """
 
-    def __init__(self, encoder: nn.Module, num_labels: int, pooling: str = "cls", dropout: float = 0.1) -> None:
+    def __init__(
+        self,
+        encoder: nn.Module,
+        num_labels: int,
+        pooling: str = "cls",
+        dropout: float = 0.1,
+    ) -> None:
         super().__init__()
         check_choice("pooling", pooling, POOLING_KINDS)
         self.encoder, self.pooling = encoder, pooling
@@ -56,10 +68,14 @@ class TextClassifier(nn.Module):
 
     def forward(self, batch: dict[str, Any]) -> ModelOutput:
         input_ids, attn = batch["input_ids"], batch["attention_mask"]  # (K, B, L)
-        k, b, l = input_ids.shape
-        mask = attn.reshape(k * b, l)  # (R, L)
-        states = self.encoder(input_ids=input_ids.reshape(k * b, l), attention_mask=mask).last_hidden_state  # (R, L, D)
-        logits = self.classifier(self.dropout(pool(states, mask, self.pooling)))  # (R, C)
+        k, b, n_tok = input_ids.shape
+        mask = attn.reshape(k * b, n_tok)  # (R, L)
+        states = self.encoder(
+            input_ids=input_ids.reshape(k * b, n_tok), attention_mask=mask
+        ).last_hidden_state  # (R, L, D)
+        logits = self.classifier(
+            self.dropout(pool(states, mask, self.pooling))
+        )  # (R, C)
         y = batch["y"].repeat(k)  # (R,)
         group = torch.arange(k, device=y.device).repeat_interleave(b)  # (R,)
         loss = nn.functional.cross_entropy(logits.float(), y)
@@ -68,7 +84,10 @@ class TextClassifier(nn.Module):
 
 def _embedding_weight(model: nn.Module) -> nn.Parameter:
     if not hasattr(model, "get_input_embeddings"):
-        raise ValueError(f"{type(model).__name__} has no get_input_embeddings(); adversarial training needs it")
+        raise ValueError(
+            f"{type(model).__name__} has no get_input_embeddings(); adversarial "
+            "training needs it"
+        )
     return model.get_input_embeddings().weight
 
 
@@ -76,14 +95,18 @@ def _embedding_weight(model: nn.Module) -> nn.Parameter:
 class FGM:
     """Fast Gradient Method (Miyato et al. 2017) on the word-embedding matrix E.
 
-    After the clean backward: ``r = eps * g / ||g||`` (g = grad of E, Frobenius norm of the
-    whole matrix; skipped when the norm is 0 or not finite), add r to E, forward and backward
+    After the clean backward: ``r = eps * g / ||g||`` (g = grad of E, Frobenius norm of
+    the
+    whole matrix; skipped when the norm is 0 or not finite), add r to E, forward and
+    backward
     again (gradients accumulate on the clean ones), restore E.
     """
 
     eps: float = 0.03
 
-    def attack(self, model: nn.Module, batch: dict, loss_fn: Callable[[], torch.Tensor]) -> None:
+    def attack(
+        self, model: nn.Module, batch: dict, loss_fn: Callable[[], torch.Tensor]
+    ) -> None:
         emb = _embedding_weight(model)
         if emb.grad is None:
             return
@@ -100,10 +123,14 @@ class FGM:
 class PGD:
     """Projected Gradient Descent (Madry et al. 2018) on the word-embedding matrix E.
 
-    K steps of size ``alpha`` along the normalised gradient, each projected back into the
-    Frobenius ``eps``-ball around the clean E0. The clean gradients are backed up; the first
-    K-1 steps only search the perturbation (their gradients are discarded); the last restores
-    the clean gradients and adds the adversarial gradient at the final perturbation. E is
+    K steps of size ``alpha`` along the normalised gradient, each projected back into
+    the
+    Frobenius ``eps``-ball around the clean E0. The clean gradients are backed up; the
+    first
+    K-1 steps only search the perturbation (their gradients are discarded); the last
+    restores
+    the clean gradients and adds the adversarial gradient at the final perturbation. E
+    is
     restored before the optimiser step.
     """
 
@@ -116,7 +143,9 @@ class PGD:
         if self.steps < 1:
             raise ValueError(f"PGD steps must be >= 1, got {self.steps}")
 
-    def attack(self, model: nn.Module, batch: dict, loss_fn: Callable[[], torch.Tensor]) -> None:
+    def attack(
+        self, model: nn.Module, batch: dict, loss_fn: Callable[[], torch.Tensor]
+    ) -> None:
         emb = _embedding_weight(model)
         if emb.grad is None:
             return
@@ -166,72 +195,126 @@ def train_text_model(
     train = corpus.split("train")
     texts = [t for lang in languages for t in train[lang]]
     tokenizer, encoder = build_text_encoder(cfg.text, texts)
-    model = TextClassifier(encoder, len(corpus.labels), cfg.text.pooling, cfg.text.dropout)
+    model = TextClassifier(
+        encoder, len(corpus.labels), cfg.text.pooling, cfg.text.dropout
+    )
     loaders = make_loaders(cfg, corpus, tokenizer, languages=languages)
-    trainer = Trainer(model, cfg.train, checkpoint_dir=checkpoint_dir, adversary=adversary,
-                      progress=progress)
+    trainer = Trainer(
+        model,
+        cfg.train,
+        checkpoint_dir=checkpoint_dir,
+        adversary=adversary,
+        progress=progress,
+    )
     fit = trainer.fit(loaders["train"], loaders["dev"])
     return trainer.evaluate(loaders["test"]), trainer.evaluate(loaders["dev"]), fit
 
 
-def run_unique(cfg: ExperimentConfig, corpus: Corpus,
-               checkpoint_dir: str | Path | None = None, progress: bool = True) -> SystemRun:
+def run_unique(
+    cfg: ExperimentConfig,
+    corpus: Corpus,
+    checkpoint_dir: str | Path | None = None,
+    progress: bool = True,
+) -> SystemRun:
     """BERT-Unique: one text model per language, with ``cfg``'s seed."""
     ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
-    runs = {lang: train_text_model(cfg, corpus, [lang], None, ckpt / lang if ckpt else None,
-                                   progress)
-            for lang in cfg.data.languages}
-    return SystemRun(Evaluation.concat([r[0] for r in runs.values()]),
-                     Evaluation.concat([r[1] for r in runs.values()]),
-                     {lang: r[2] for lang, r in runs.items()})
+    runs = {
+        lang: train_text_model(
+            cfg, corpus, [lang], None, ckpt / lang if ckpt else None, progress
+        )
+        for lang in cfg.data.languages
+    }
+    return SystemRun(
+        Evaluation.concat([r[0] for r in runs.values()]),
+        Evaluation.concat([r[1] for r in runs.values()]),
+        {lang: r[2] for lang, r in runs.items()},
+    )
 
 
-def run_combined(cfg: ExperimentConfig, corpus: Corpus, adversary: Any = None,
-                 checkpoint_dir: str | Path | None = None, progress: bool = True) -> SystemRun:
+def run_combined(
+    cfg: ExperimentConfig,
+    corpus: Corpus,
+    adversary: Any = None,
+    checkpoint_dir: str | Path | None = None,
+    progress: bool = True,
+) -> SystemRun:
     """BERT-Combined (with an optional FGM/PGD ``adversary``), with ``cfg``'s seed."""
-    test, dev, fit = train_text_model(cfg, corpus, cfg.data.languages, adversary,
-                                      checkpoint_dir, progress)
+    test, dev, fit = train_text_model(
+        cfg, corpus, cfg.data.languages, adversary, checkpoint_dir, progress
+    )
     return SystemRun(test, dev, {"all": fit})
 
 
-# ------------------------------------------------------------------------- TF-IDF n-grams
+# ------------------------------------------------------------------------- TF-IDF
+# n-grams
 def _ngram_classifier(ncfg: NgramConfig, seed: int):
     # scikit-learn takes seconds to import: only when an n-gram baseline runs
     from sklearn.linear_model import LogisticRegression
     from sklearn.neural_network import MLPClassifier
 
     if ncfg.classifier == "linear":
-        return LogisticRegression(C=ncfg.C, max_iter=max(ncfg.max_iter, 200), random_state=seed)
-    return MLPClassifier(hidden_layer_sizes=(ncfg.hidden,), max_iter=ncfg.max_iter, random_state=seed)
+        return LogisticRegression(
+            C=ncfg.C, max_iter=max(ncfg.max_iter, 200), random_state=seed
+        )
+    return MLPClassifier(
+        hidden_layer_sizes=(ncfg.hidden,), max_iter=ncfg.max_iter, random_state=seed
+    )
 
 
-def _ngram_evaluation(corpus: Corpus, split: str, lang: str, y_hat: np.ndarray) -> Evaluation:
+def _ngram_evaluation(
+    corpus: Corpus, split: str, lang: str, y_hat: np.ndarray
+) -> Evaluation:
     table = corpus.split(split)
-    return Evaluation([str(i) for i in table["id"]], [lang] * len(table), np.asarray(corpus.label_ids(split)),
-                      np.asarray(y_hat), (lang,))
+    return Evaluation(
+        [str(i) for i in table["id"]],
+        [lang] * len(table),
+        np.asarray(corpus.label_ids(split)),
+        np.asarray(y_hat),
+        (lang,),
+    )
 
 
-def run_ngram_baseline(corpus: Corpus, languages: Sequence[str],
-                       ncfg: NgramConfig = NgramConfig(), seed: int = 0) -> SystemRun:
-    """TF-IDF character n-grams + a linear or MLP classifier per language (as in SIB-200)."""
+def run_ngram_baseline(
+    corpus: Corpus,
+    languages: Sequence[str],
+    ncfg: NgramConfig = NgramConfig(),
+    seed: int = 0,
+) -> SystemRun:
+    """TF-IDF character n-grams + a linear or MLP classifier per language (as in "
+    "SIB-200)."""
     # scikit-learn takes seconds to import: only when an n-gram baseline runs
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     missing = [lang for lang in languages if lang not in corpus.languages]
     if missing:
-        raise ValueError(f"languages {missing} not in corpus {corpus.name!r}; it has {list(corpus.languages)}")
+        raise ValueError(
+            f"languages {missing} not in corpus {corpus.name!r}; it has "
+            f"{list(corpus.languages)}"
+        )
     tests, devs, info = [], [], {}
     for lang in languages:
-        vec = TfidfVectorizer(analyzer=ncfg.analyzer, ngram_range=tuple(ncfg.ngram_range),
-                              max_features=ncfg.max_features, sublinear_tf=True)
+        vec = TfidfVectorizer(
+            analyzer=ncfg.analyzer,
+            ngram_range=tuple(ncfg.ngram_range),
+            max_features=ncfg.max_features,
+            sublinear_tf=True,
+        )
         x_train = vec.fit_transform(corpus.split("train")[lang])  # (N, F) sparse
         clf = _ngram_classifier(ncfg, seed)
         with warnings.catch_warnings():
-            # a capped number of iterations is the point of the small budget, not a problem
+            # a capped number of iterations is the point of the small budget, not a
+            # problem
             warnings.simplefilter("ignore", ConvergenceWarning)
             clf.fit(x_train, corpus.label_ids("train"))
         for split, out in (("test", tests), ("dev", devs)):
-            out.append(_ngram_evaluation(corpus, split, lang, clf.predict(vec.transform(corpus.split(split)[lang]))))
+            out.append(
+                _ngram_evaluation(
+                    corpus,
+                    split,
+                    lang,
+                    clf.predict(vec.transform(corpus.split(split)[lang])),
+                )
+            )
         info[lang] = {"features": int(x_train.shape[1])}
     return SystemRun(Evaluation.concat(tests), Evaluation.concat(devs), {}, info)

@@ -1,7 +1,8 @@
 """What models, the trainer and systems return: forward passes, evaluations, runs.
 
 Every model of the book (MLCL and the baselines) takes a batch (a dict of tensors and
-metadata) and returns a :class:`ModelOutput`. The trainer only reads ``loss`` to optimise
+metadata) and returns a :class:`ModelOutput`. The trainer only reads ``loss`` to
+optimise
 and ``logits``/``y``/``group`` to evaluate, so it knows nothing of text or speech.
 """
 
@@ -38,12 +39,17 @@ class ModelOutput:
 
 
 def move_to(batch: Any, device: torch.device | str) -> Any:
-    """Move every tensor inside a (nested) batch to ``device``; other values pass through."""
+    """Move every tensor inside a (nested) batch to ``device``; other values pass "
+    "through."""
     if isinstance(batch, torch.Tensor):
         return batch.to(device, non_blocking=True)
     if isinstance(batch, dict):
         return {k: move_to(v, device) for k, v in batch.items()}
-    if isinstance(batch, (list, tuple)) and batch and isinstance(batch[0], torch.Tensor):
+    if (
+        isinstance(batch, (list, tuple))
+        and batch
+        and isinstance(batch[0], torch.Tensor)
+    ):
         return type(batch)(move_to(v, device) for v in batch)
     return batch
 
@@ -74,9 +80,12 @@ class Evaluation:
         return float(gini(list(self.accuracy.values())))
 
     def to_records(self) -> list[dict[str, Any]]:
-        """The predictions as a list of ``{id, lang, y, y_hat}`` dicts (for the results store)."""
-        return [{"id": i, "lang": g, "y": int(a), "y_hat": int(b)}
-                for i, g, a, b in zip(self.ids, self.lang, self.y, self.y_hat)]
+        """The predictions as a list of ``{id, lang, y, y_hat}`` dicts (for the "
+        "results store)."""
+        return [
+            {"id": i, "lang": g, "y": int(a), "y_hat": int(b)}
+            for i, g, a, b in zip(self.ids, self.lang, self.y, self.y_hat)
+        ]
 
     @staticmethod
     def concat(parts: Sequence["Evaluation"]) -> "Evaluation":
@@ -84,14 +93,20 @@ class Evaluation:
         langs = tuple(dict.fromkeys(g for p in parts for g in p.languages))
         n = np.array([len(p.y) for p in parts], dtype=float)
         loss = float(np.sum([p.loss * k for p, k in zip(parts, n)]) / max(n.sum(), 1))
-        return Evaluation([i for p in parts for i in p.ids], [g for p in parts for g in p.lang],
-                          np.concatenate([p.y for p in parts]), np.concatenate([p.y_hat for p in parts]),
-                          langs, loss)
+        return Evaluation(
+            [i for p in parts for i in p.ids],
+            [g for p in parts for g in p.lang],
+            np.concatenate([p.y for p in parts]),
+            np.concatenate([p.y_hat for p in parts]),
+            langs,
+            loss,
+        )
 
 
 @dataclass
 class FitResult:
-    """What ``Trainer.fit`` returns: the per-epoch curve and where the best weights came from."""
+    """What ``Trainer.fit`` returns: the per-epoch curve and where the best weights "
+    "came from."""
 
     history: list[dict[str, Any]]
     best_epoch: int
@@ -105,7 +120,8 @@ class FitResult:
 class SystemRun:
     """What every system of :mod:`mlcl_core.systems` returns from one training run.
 
-    ``test`` and ``dev`` predictions of the best epoch, the training curves (``fits``: one
+    ``test`` and ``dev`` predictions of the best epoch, the training curves (``fits``:
+    one
     per model trained, e.g. one per language for BERT-Unique, none for n-grams) and
     ``info``: timings (keys ending in ``_s``) and whatever the system wants kept.
     """

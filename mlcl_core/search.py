@@ -32,14 +32,18 @@ MAX_CONTRASTIVE_WEIGHT = 0.9  # alpha + beta never exceeds this in the search
 
 
 def search_space() -> dict[str, Any]:
-    """hyperopt space: alpha, the share of the remaining contrastive mass given to beta, tau."""
-    return {"alpha": hp.uniform("alpha", 0.0, MAX_CONTRASTIVE_WEIGHT),
-            "beta_share": hp.uniform("beta_share", 0.0, 1.0),
-            "tau": hp.choice("tau", list(TAU_GRID))}
+    """hyperopt space: alpha, the share of the remaining contrastive mass given to "
+    "beta, tau."""
+    return {
+        "alpha": hp.uniform("alpha", 0.0, MAX_CONTRASTIVE_WEIGHT),
+        "beta_share": hp.uniform("beta_share", 0.0, 1.0),
+        "tau": hp.choice("tau", list(TAU_GRID)),
+    }
 
 
 def weights_from_sample(sample: dict[str, float]) -> tuple[float, float, float]:
-    """(alpha, beta, tau) of a point of :func:`search_space`; alpha + beta <= 0.9 < 1 always."""
+    """(alpha, beta, tau) of a point of :func:`search_space`; alpha + beta <= 0.9 < 1 "
+    "always."""
     alpha = float(sample["alpha"])
     beta = float(sample["beta_share"]) * (MAX_CONTRASTIVE_WEIGHT - alpha)
     return alpha, beta, float(sample["tau"])
@@ -50,41 +54,79 @@ def search_objective(M: float, G: float) -> float:  # noqa: N803 - the paper's n
     return (1.0 - M) + G
 
 
-def tpe_search(evaluate: Callable[[float, float, float], dict[str, float]], max_evals: int,
-               trials_path: str | Path, seed: int = 0, progress: bool = False) -> tuple[dict[str, float], pd.DataFrame]:
-    """TPE over (alpha, beta, tau); ``evaluate(alpha, beta, tau)`` returns dev ``{"M", "G"}``.
+def tpe_search(
+    evaluate: Callable[[float, float, float], dict[str, float]],
+    max_evals: int,
+    trials_path: str | Path,
+    seed: int = 0,
+    progress: bool = False,
+) -> tuple[dict[str, float], pd.DataFrame]:
+    """TPE over (alpha, beta, tau); ``evaluate(alpha, beta, tau)`` returns dev "
+      "``{"M", "G"}``.
 
-    Trials are pickled to ``trials_path`` after every evaluation and loaded from it when it
-    exists, so calling again with a larger ``max_evals`` continues the search. Returns the best
+    Trials are pickled to ``trials_path`` after every evaluation and loaded from it when
+    it
+    exists, so calling again with a larger ``max_evals`` continues the search. Returns
+    the best
     ``{"alpha", "beta", "tau"}`` and the trials table (:func:`trials_frame`).
     """
     if max_evals < 1:
         raise ValueError(f"max_evals must be >= 1, got {max_evals}")
     trials_path = Path(trials_path)
     trials_path.parent.mkdir(parents=True, exist_ok=True)
-    trials = pickle.loads(trials_path.read_bytes()) if trials_path.is_file() else Trials()
+    trials = (
+        pickle.loads(trials_path.read_bytes()) if trials_path.is_file() else Trials()
+    )
 
     def objective(sample: dict[str, float]) -> dict[str, Any]:
         alpha, beta, tau = weights_from_sample(sample)
         dev = evaluate(alpha, beta, tau)
-        return {"loss": search_objective(dev["M"], dev["G"]), "status": STATUS_OK,
-                "alpha": alpha, "beta": beta, "tau": tau, "M": dev["M"], "G": dev["G"]}
+        return {
+            "loss": search_objective(dev["M"], dev["G"]),
+            "status": STATUS_OK,
+            "alpha": alpha,
+            "beta": beta,
+            "tau": tau,
+            "M": dev["M"],
+            "G": dev["G"],
+        }
 
-    for _ in range(len(trials.trials), max_evals):  # one at a time so every trial is saved
-        fmin(objective, search_space(), algo=tpe.suggest, max_evals=len(trials.trials) + 1, trials=trials,
-             rstate=np.random.default_rng(seed + len(trials.trials)), show_progressbar=progress)
+    for _ in range(
+        len(trials.trials), max_evals
+    ):  # one at a time so every trial is saved
+        fmin(
+            objective,
+            search_space(),
+            algo=tpe.suggest,
+            max_evals=len(trials.trials) + 1,
+            trials=trials,
+            rstate=np.random.default_rng(seed + len(trials.trials)),
+            show_progressbar=progress,
+        )
         with atomic_path(trials_path) as tmp:
             tmp.write_bytes(pickle.dumps(trials))
     frame = trials_frame(trials)
     best = frame.loc[frame["loss"].idxmin()]
-    return {"alpha": float(best["alpha"]), "beta": float(best["beta"]), "tau": float(best["tau"])}, frame
+    return {
+        "alpha": float(best["alpha"]),
+        "beta": float(best["beta"]),
+        "tau": float(best["tau"]),
+    }, frame
 
 
 def trials_frame(trials: Any) -> pd.DataFrame:
     """hyperopt trials as a table: trial, alpha, beta, tau, dev M, dev G, loss."""
-    rows = [{"trial": i, **{k: t["result"][k] for k in ("alpha", "beta", "tau", "M", "G", "loss")}}
-            for i, t in enumerate(trials.trials) if t["result"].get("status") == "ok"]
-    return pd.DataFrame(rows, columns=["trial", "alpha", "beta", "tau", "M", "G", "loss"])
+    rows = [
+        {
+            "trial": i,
+            **{k: t["result"][k] for k in ("alpha", "beta", "tau", "M", "G", "loss")},
+        }
+        for i, t in enumerate(trials.trials)
+        if t["result"].get("status") == "ok"
+    ]
+    return pd.DataFrame(
+        rows, columns=["trial", "alpha", "beta", "tau", "M", "G", "loss"]
+    )
 
 
 def load_trials(trials_path: str | Path) -> pd.DataFrame:
@@ -95,28 +137,60 @@ def load_trials(trials_path: str | Path) -> pd.DataFrame:
     return trials_frame(pickle.loads(path.read_bytes()))
 
 
-def search_mlcl(cfg: ExperimentConfig, max_evals: int, results_dir: str | Path, seed: int = 0,
-                corpus: Corpus | None = None, speech_table: pd.DataFrame | None = None, experiment: str = "search",
-                progress: bool = False) -> tuple[dict[str, float], pd.DataFrame]:
-    """TPE search of MLCL's alpha, beta, tau on the dev split; each trial is a stored run.
+def search_mlcl(
+    cfg: ExperimentConfig,
+    max_evals: int,
+    results_dir: str | Path,
+    seed: int = 0,
+    corpus: Corpus | None = None,
+    speech_table: pd.DataFrame | None = None,
+    experiment: str = "search",
+    progress: bool = False,
+) -> tuple[dict[str, float], pd.DataFrame]:
+    """TPE search of MLCL's alpha, beta, tau on the dev split; each trial is a stored
+    run.
 
-    Returns the best ``{"alpha", "beta", "tau"}`` and the trials table; trials are kept in
+    Returns the best ``{"alpha", "beta", "tau"}`` and the trials table; trials are kept
+    in
     :func:`search_trials_path`.
     """
     corpus, speech_table = prepare_inputs(cfg, ["mlcl"], corpus, speech_table, progress)
 
     def evaluate(alpha: float, beta: float, tau: float) -> dict[str, float]:
-        trial_cfg = replace(cfg, loss=replace(cfg.loss, alpha=alpha, beta=beta, tau=tau))
-        rec = run_system(trial_cfg, "mlcl", seed, results_dir, experiment, corpus, speech_table, progress)
+        trial_cfg = replace(
+            cfg, loss=replace(cfg.loss, alpha=alpha, beta=beta, tau=tau)
+        )
+        rec = run_system(
+            trial_cfg,
+            "mlcl",
+            seed,
+            results_dir,
+            experiment,
+            corpus,
+            speech_table,
+            progress,
+        )
         return {"M": rec["dev"]["M"], "G": rec["dev"]["G"]}
 
-    return tpe_search(evaluate, max_evals, search_trials_path(cfg, results_dir, experiment, seed), seed, progress)
+    return tpe_search(
+        evaluate,
+        max_evals,
+        search_trials_path(cfg, results_dir, experiment, seed),
+        seed,
+        progress,
+    )
 
 
-def search_trials_path(cfg: ExperimentConfig, results_dir: str | Path, experiment: str = "search", seed: int = 0) -> Path:
-    """Where :func:`search_mlcl` keeps the trials of a search over ``cfg`` (one file per config and seed,
+def search_trials_path(
+    cfg: ExperimentConfig,
+    results_dir: str | Path,
+    experiment: str = "search",
+    seed: int = 0,
+) -> Path:
+    """Where :func:`search_mlcl` keeps the trials of a search over ``cfg`` (one file per
+    config and seed,
     so searches over different data or encoders never mix)."""
-    base = replace(cfg, loss=replace(cfg.loss, alpha=0.0, beta=0.0, tau=1.0))  # the searched values do not count
+    base = replace(
+        cfg, loss=replace(cfg.loss, alpha=0.0, beta=0.0, tau=1.0)
+    )  # the searched values do not count
     return Path(results_dir) / experiment / f"trials-{run_id('search', base, seed)}.pkl"
-
-

@@ -5,7 +5,8 @@
 ``combined+pgd``, see :mod:`mlcl_core.baselines`) and ``mlcl``. Every runner takes
 ``(cfg, corpus, speech_table, checkpoint_dir, progress)`` and returns a
 :class:`~mlcl_core.outputs.SystemRun`. :func:`run_system` runs one system with one seed
-and stores it (a stored run is loaded instead); :func:`run_table` runs every system x seed
+and stores it (a stored run is loaded instead); :func:`run_table` runs every system x
+seed
 and returns the paper's Table 2 layout.
 """
 
@@ -50,8 +51,13 @@ class System:
     speech: bool = False
 
 
-def run_mlcl(cfg: ExperimentConfig, corpus: Corpus, speech_table: pd.DataFrame | None,
-             checkpoint_dir: Path | None, progress: bool) -> SystemRun:
+def run_mlcl(
+    cfg: ExperimentConfig,
+    corpus: Corpus,
+    speech_table: pd.DataFrame | None,
+    checkpoint_dir: Path | None,
+    progress: bool,
+) -> SystemRun:
     """MLCL: build the model, extract its audio features, prepare adapters, train."""
     if speech_table is None:
         raise ValueError("mlcl needs a speech table (mlcl_core.speech.corpus_audio)")
@@ -59,32 +65,52 @@ def run_mlcl(cfg: ExperimentConfig, corpus: Corpus, speech_table: pd.DataFrame |
     model = build_mlcl(cfg, corpus)
     start = time.perf_counter()
     feats = corpus_features(cfg, corpus, speech_table, model.audio_encoder)
-    info: dict[str, Any] = {"feature_extraction_s": time.perf_counter() - start,
-                            "clips": len(feats)}
+    info: dict[str, Any] = {
+        "feature_extraction_s": time.perf_counter() - start,
+        "clips": len(feats),
+    }
     loaders = make_loaders(cfg, corpus, model.tokenizer, feats)
     start = time.perf_counter()
     prep = model.prepare(loaders["train"])
     info.update(prepare_s=time.perf_counter() - start, prepare=jsonable(prep))
-    trainer = Trainer(model, cfg.train, checkpoint_dir=checkpoint_dir, progress=progress)
+    trainer = Trainer(
+        model, cfg.train, checkpoint_dir=checkpoint_dir, progress=progress
+    )
     fit = trainer.fit(loaders["train"], loaders["dev"])
     test, dev = trainer.evaluate(loaders["test"]), trainer.evaluate(loaders["dev"])
     return SystemRun(test, dev, {"all": fit}, info)
 
 
-def _ngram(cfg: ExperimentConfig, corpus: Corpus, speech_table: Any,
-           checkpoint_dir: Path | None, progress: bool) -> SystemRun:
+def _ngram(
+    cfg: ExperimentConfig,
+    corpus: Corpus,
+    speech_table: Any,
+    checkpoint_dir: Path | None,
+    progress: bool,
+) -> SystemRun:
     return run_ngram_baseline(corpus, cfg.data.languages, cfg.ngram, cfg.train.seed)
 
 
-def _unique(cfg: ExperimentConfig, corpus: Corpus, speech_table: Any,
-            checkpoint_dir: Path | None, progress: bool) -> SystemRun:
+def _unique(
+    cfg: ExperimentConfig,
+    corpus: Corpus,
+    speech_table: Any,
+    checkpoint_dir: Path | None,
+    progress: bool,
+) -> SystemRun:
     return run_unique(cfg, corpus, checkpoint_dir, progress)
 
 
 def _combined(name: str) -> Runner:
-    def run(cfg: ExperimentConfig, corpus: Corpus, speech_table: Any,
-            checkpoint_dir: Path | None, progress: bool) -> SystemRun:
+    def run(
+        cfg: ExperimentConfig,
+        corpus: Corpus,
+        speech_table: Any,
+        checkpoint_dir: Path | None,
+        progress: bool,
+    ) -> SystemRun:
         return run_combined(cfg, corpus, adversary_for(name), checkpoint_dir, progress)
+
     return run
 
 
@@ -104,8 +130,10 @@ def check_systems(systems: Iterable[str]) -> list[str]:
     systems = list(systems)
     unknown = [s for s in systems if s not in SYSTEMS]
     if unknown or not systems:
-        raise ValueError(f"unknown system(s) {unknown or '(none given)'}; known: "
-                         f"{', '.join(SYSTEMS)}")
+        raise ValueError(
+            f"unknown system(s) {unknown or '(none given)'}; known: "
+            f"{', '.join(SYSTEMS)}"
+        )
     return systems
 
 
@@ -120,22 +148,35 @@ def system_config(system: str, cfg: ExperimentConfig, seed: int) -> ExperimentCo
     return cfg
 
 
-def prepare_inputs(cfg: ExperimentConfig, systems: Sequence[str],
-                   corpus: Corpus | None = None, speech_table: pd.DataFrame | None = None,
-                   progress: bool = True) -> tuple[Corpus, pd.DataFrame | None]:
-    """The corpus (``cfg.data``'s unless given) and, when a system needs it, its speech."""
+def prepare_inputs(
+    cfg: ExperimentConfig,
+    systems: Sequence[str],
+    corpus: Corpus | None = None,
+    speech_table: pd.DataFrame | None = None,
+    progress: bool = True,
+) -> tuple[Corpus, pd.DataFrame | None]:
+    """The corpus (``cfg.data``'s unless given) and, when a system needs it, its "
+    "speech."""
     corpus = corpus if corpus is not None else load_from_config(cfg.data)
     if speech_table is None and any(SYSTEMS[s].speech for s in systems):
-        speech_table = corpus_audio(corpus, cfg.speech, cfg.data.languages,
-                                    progress=progress)
+        speech_table = corpus_audio(
+            corpus, cfg.speech, cfg.data.languages, progress=progress
+        )
     return corpus, speech_table
 
 
-def run_system(cfg: ExperimentConfig, system: str, seed: int, results_dir: str | Path,
-               experiment: str, corpus: Corpus | None = None,
-               speech_table: pd.DataFrame | None = None, progress: bool = True,
-               checkpoint_root: str | Path | None = None,
-               n_boot: int = 1000) -> dict[str, Any]:
+def run_system(
+    cfg: ExperimentConfig,
+    system: str,
+    seed: int,
+    results_dir: str | Path,
+    experiment: str,
+    corpus: Corpus | None = None,
+    speech_table: pd.DataFrame | None = None,
+    progress: bool = True,
+    checkpoint_root: str | Path | None = None,
+    n_boot: int = 1000,
+) -> dict[str, Any]:
     """Run one system with one seed and store it; a stored run is loaded instead.
 
     ``corpus`` and ``speech_table`` default to :func:`prepare_inputs`'. Training
@@ -149,8 +190,11 @@ def run_system(cfg: ExperimentConfig, system: str, seed: int, results_dir: str |
     if path.is_file():
         return json.loads(path.read_text(encoding="utf-8"))
     corpus, speech_table = prepare_inputs(cfg, [system], corpus, speech_table, progress)
-    ckpt_root = (Path(checkpoint_root) if checkpoint_root
-                 else Path(results_dir) / experiment / ".checkpoints")
+    ckpt_root = (
+        Path(checkpoint_root)
+        if checkpoint_root
+        else Path(results_dir) / experiment / ".checkpoints"
+    )
     start = time.perf_counter()
     run = SYSTEMS[system].run(cfg, corpus, speech_table, ckpt_root / rid, progress)
     record = record_of(system, cfg, seed, run, time.perf_counter() - start, n_boot)
@@ -160,11 +204,18 @@ def run_system(cfg: ExperimentConfig, system: str, seed: int, results_dir: str |
     return record
 
 
-def run_table(cfg: ExperimentConfig, systems: Sequence[str], seeds: Sequence[int],
-              results_dir: str | Path, experiment: str = "table2",
-              corpus: Corpus | None = None, speech_table: pd.DataFrame | None = None,
-              progress: bool = True, n_boot: int = 1000,
-              configs: Mapping[str, ExperimentConfig] | None = None) -> pd.DataFrame:
+def run_table(
+    cfg: ExperimentConfig,
+    systems: Sequence[str],
+    seeds: Sequence[int],
+    results_dir: str | Path,
+    experiment: str = "table2",
+    corpus: Corpus | None = None,
+    speech_table: pd.DataFrame | None = None,
+    progress: bool = True,
+    n_boot: int = 1000,
+    configs: Mapping[str, ExperimentConfig] | None = None,
+) -> pd.DataFrame:
     """Run (or load) every system x seed; the paper's Table 2 layout (``summarize``).
 
     ``configs`` gives a system its own config (e.g. MLCL with the searched alpha, beta,
@@ -176,9 +227,21 @@ def run_table(cfg: ExperimentConfig, systems: Sequence[str], seeds: Sequence[int
     if not seeds:
         raise ValueError("run_table: give at least one seed")
     corpus, speech_table = prepare_inputs(cfg, systems, corpus, speech_table, progress)
-    records = [run_system(configs.get(s, cfg), s, seed, results_dir, experiment, corpus,
-                          speech_table, progress, n_boot=n_boot)
-               for s in systems for seed in seeds]
+    records = [
+        run_system(
+            configs.get(s, cfg),
+            s,
+            seed,
+            results_dir,
+            experiment,
+            corpus,
+            speech_table,
+            progress,
+            n_boot=n_boot,
+        )
+        for s in systems
+        for seed in seeds
+    ]
     summary = summarize(records, n_boot=n_boot)
     summary.attrs["run_ids"] = [r["run_id"] for r in records]
     return summary

@@ -1,6 +1,8 @@
-"""Bottleneck adapters in the audio encoder: SimAdapter, MetaAdapter, and their preparation.
+"""Bottleneck adapters in the audio encoder: SimAdapter, MetaAdapter, and their
+preparation.
 
-:mod:`.layer` holds the modules (bottleneck, SimAdapter fusion, the per-layer block and its
+:mod:`.layer` holds the modules (bottleneck, SimAdapter fusion, the per-layer block and
+its
 routing); :mod:`.prepare` the stage before joint training (SimAdapter's two stages,
 MetaAdapter's first-order meta-learning).
 """
@@ -24,7 +26,17 @@ from mlcl_core.adapters.prepare import (
 )
 
 __all__ = [
-    "SIM_MODES", "AdaptedLayer", "BottleneckAdapter", "LayerAdapters", "Route",
-    "SimAdapterFusion", "Batch", "attention_by_language", "meta_step_size", "meta_train",
-    "outer_update", "prepare_adapters", "split_support_query",
+    "SIM_MODES",
+    "AdaptedLayer",
+    "BottleneckAdapter",
+    "LayerAdapters",
+    "Route",
+    "SimAdapterFusion",
+    "Batch",
+    "attention_by_language",
+    "meta_step_size",
+    "meta_train",
+    "outer_update",
+    "prepare_adapters",
+    "split_support_query",
 ]

@@ -1,7 +1,9 @@
 """Bottleneck adapters after every wav2vec2 layer: the modules and their routing.
 
-The audio encoder (:mod:`mlcl_core.encoders`) wraps every wav2vec2 transformer layer in an
-:class:`AdaptedLayer`, which applies a :class:`LayerAdapters` block to the layer's output:
+The audio encoder (:mod:`mlcl_core.encoders`) wraps every wav2vec2 transformer layer in
+an
+:class:`AdaptedLayer`, which applies a :class:`LayerAdapters` block to the layer's
+output:
 
 * ``none``: nothing (the frozen backbone alone);
 * ``metaadapter``: one shared :class:`BottleneckAdapter` (Hou et al. 2021a), whose
@@ -21,15 +23,18 @@ from torch import nn
 
 from mlcl_core.config import ACTIVATIONS, AdapterConfig, check_choice
 
-#: Modes of the SimAdapter block: ``single`` runs only the current language's adapter (stage 1),
+# : Modes of the SimAdapter block: ``single`` runs only the current language's adapter
+# (stage 1),
 #: ``fusion`` attends over every language's adapter (stage 2 and joint training).
 SIM_MODES = ("single", "fusion")
 
 
 class BottleneckAdapter(nn.Module):
-    """A residual bottleneck ``A(z) = z + W_up act(W_down LN(z))`` that starts as the identity.
+    """A residual bottleneck ``A(z) = z + W_up act(W_down LN(z))`` that starts as the
+    identity.
 
-    Bias-free as in Hou et al.; ``W_up`` is zero at init, so inserting the adapter into a
+    Bias-free as in Hou et al.; ``W_up`` is zero at init, so inserting the adapter into
+    a
     pretrained network changes nothing until it is trained.
     """
 
@@ -43,7 +48,8 @@ class BottleneckAdapter(nn.Module):
         nn.init.zeros_(self.up.weight)
 
     def delta(self, z: torch.Tensor) -> torch.Tensor:
-        """The residual branch ``W_up act(W_down LN(z))`` alone; (..., D) -> (..., D)."""
+        """The residual branch ``W_up act(W_down LN(z))`` alone; (..., D) -> (..., "
+        "D)."""
         return self.up(self.act(self.down(self.norm(z))))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -55,9 +61,11 @@ class SimAdapterFusion(nn.Module):
 
     ``q = W_Q x + b_Q``, ``k_i = W_K a_i + b_K``, ``v_i = W_V a_i``,
     ``alpha_i = softmax_i(q . k_i / sqrt(temp))``, output ``x + sum_i alpha_i v_i``.
-    Here ``a_i`` is adapter i's residual branch (:meth:`BottleneckAdapter.delta`), as in the
+    Here ``a_i`` is adapter i's residual branch (:meth:`BottleneckAdapter.delta`), as in
+    the
     AdapterFusion code SimAdapter builds on; the residual ``x`` is added once after the
-    fusion. With zero-init ``W_up`` every ``a_i`` is 0, so the block starts as the identity;
+    fusion. With zero-init ``W_up`` every ``a_i`` is 0, so the block starts as the
+    identity;
     ``W_V = I`` and small ``W_Q``, ``W_K`` make the attention start near uniform.
     """
 
@@ -76,7 +84,9 @@ class SimAdapterFusion(nn.Module):
         with torch.no_grad():
             self.value.weight.copy_(torch.eye(dim))
 
-    def forward(self, x: torch.Tensor, deltas: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, deltas: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Fuse ``deltas`` (B, T, N, D) given the layer output ``x`` (B, T, D).
 
         Returns the fused states (B, T, D) and the attention ``alpha`` (B, T, N).
@@ -96,9 +106,11 @@ class SimAdapterFusion(nn.Module):
 
 @dataclass
 class Route:
-    """Where the current forward pass goes: shared by the encoder and its layer wrappers.
+    """Where the current forward pass goes: shared by the encoder and its layer
+    wrappers.
 
-    The wrapped wav2vec2 layers are called by the Hugging Face encoder loop, which cannot pass
+    The wrapped wav2vec2 layers are called by the Hugging Face encoder loop, which
+    cannot pass
     our arguments through; the encoder writes them here before the loop instead.
     """
 
@@ -119,18 +131,27 @@ class LayerAdapters(nn.Module):
             self.shared = BottleneckAdapter(dim, cfg.bottleneck, cfg.activation)
         elif cfg.kind == "simadapter":
             self.per_lang = nn.ModuleDict(
-                {lang: BottleneckAdapter(dim, cfg.bottleneck, cfg.activation) for lang in self.languages})
-            self.fusion = SimAdapterFusion(dim, len(self.languages), cfg.sim_temperature)
+                {
+                    lang: BottleneckAdapter(dim, cfg.bottleneck, cfg.activation)
+                    for lang in self.languages
+                }
+            )
+            self.fusion = SimAdapterFusion(
+                dim, len(self.languages), cfg.sim_temperature
+            )
 
     def forward(self, h: torch.Tensor, route: Route) -> torch.Tensor:
-        """Apply the adapter(s) for ``route.lang`` to the layer output ``h`` (B, T, D)."""
+        """Apply the adapter(s) for ``route.lang`` to the layer output ``h`` (B, T, "
+        "D)."""
         if self.kind == "none":
             return h
         if self.kind == "metaadapter":
             return self.shared(h)
         if route.mode == "single":
             return self.per_lang[route.lang](h)
-        deltas = torch.stack([self.per_lang[lang].delta(h) for lang in self.languages], dim=2)  # (B,T,N,D)
+        deltas = torch.stack(
+            [self.per_lang[lang].delta(h) for lang in self.languages], dim=2
+        )  # (B,T,N,D)
         fused, alpha = self.fusion(h, deltas)
         route.attention.append(alpha)
         return fused
@@ -139,7 +160,8 @@ class LayerAdapters(nn.Module):
 class AdaptedLayer(nn.Module):
     """A wav2vec2 transformer layer followed by its adapter block.
 
-    transformers 5 layers return a tensor, older ones a tuple whose first item is the hidden
+    transformers 5 layers return a tensor, older ones a tuple whose first item is the
+    hidden
     states: both are handled, so the wrapper does not depend on the version.
     """
 

@@ -25,38 +25,59 @@ if TYPE_CHECKING:  # hints only: encoders imports adapters.layer, not this modul
 # MetaAdapter: first-order meta-learning of the shared adapter (Hou et al. 2021a)
 
 
-
 def meta_step_size(t: int, num_steps: int, meta_lr: float) -> float:
-    """Outer step size ``eps_t = meta_lr (1 - t / T)``: linear decay to 0 over ``num_steps``."""
+    """Outer step size ``eps_t = meta_lr (1 - t / T)``: linear decay to 0 over "
+    "``num_steps``."""
     return meta_lr * (1.0 - t / num_steps)
 
 
-def outer_update(theta0: dict[str, torch.Tensor], deltas: Sequence[dict[str, torch.Tensor]],
-                 eps: float) -> dict[str, torch.Tensor]:
-    """The outer update ``theta0 + eps * mean_languages(delta)``, a pure function of tensors."""
+def outer_update(
+    theta0: dict[str, torch.Tensor],
+    deltas: Sequence[dict[str, torch.Tensor]],
+    eps: float,
+) -> dict[str, torch.Tensor]:
+    """The outer update ``theta0 + eps * mean_languages(delta)``, a pure function of "
+    "tensors."""
     if not deltas:
         raise ValueError("outer_update needs at least one inner delta")
-    return {name: p + eps * torch.stack([d[name] for d in deltas]).mean(0) for name, p in theta0.items()}
+    return {
+        name: p + eps * torch.stack([d[name] for d in deltas]).mean(0)
+        for name, p in theta0.items()
+    }
 
 
 def split_support_query(batch: Batch) -> tuple[Batch, Batch]:
     """The first and second halves of a batch (support, query)."""
     n = batch[0].shape[0]
     if n < 2:
-        raise ValueError(f"meta-learning splits each batch into support and query halves: batch size {n} < 2")
-    return tuple(t[: n // 2] for t in batch), tuple(t[n // 2:] for t in batch)  # type: ignore[return-value]
+        raise ValueError(
+            f"meta-learning splits each batch into support and query halves: batch "
+            f"size {n} < 2"
+        )
+    # type: ignore[return-value]
+    return tuple(t[: n // 2] for t in batch), tuple(t[n // 2 :] for t in batch)
 
 
-def meta_train(params: dict[str, nn.Parameter], task_loss: Callable[[str, Batch], torch.Tensor],
-               batches: dict[str, Iterator[Batch]], num_steps: int, meta_lr: float,
-               inner_lr: float) -> dict[str, list[float]]:
-    """First-order meta-learning of ``params`` over the languages of ``batches``; in place.
+def meta_train(
+    params: dict[str, nn.Parameter],
+    task_loss: Callable[[str, Batch], torch.Tensor],
+    batches: dict[str, Iterator[Batch]],
+    num_steps: int,
+    meta_lr: float,
+    inner_lr: float,
+) -> dict[str, list[float]]:
+    """First-order meta-learning of ``params`` over the languages of ``batches``; in
+    place.
 
-    Per outer step t, from ``theta0`` and for each language: one Adam step on the support half
-    (theta'), one on the query half (theta''), ``delta = theta'' - theta'``, back to theta0.
+    Per outer step t, from ``theta0`` and for each language: one Adam step on the
+    support half
+    (theta'), one on the query half (theta''), ``delta = theta'' - theta'``, back to
+    theta0.
     Then ``theta = theta0 + eps_t * mean(delta)`` (:func:`outer_update`). The inner Adam
-    (betas 0, 0.999) starts fresh for each language, so a language's delta does not depend on
-    the order of the languages. Returns per-step mean support loss (at theta0) and query loss
+    (betas 0, 0.999) starts fresh for each language, so a language's delta does not
+    depend on
+    the order of the languages. Returns per-step mean support loss (at theta0) and query
+    loss
     (at theta'), and eps_t.
     """
     history: dict[str, list[float]] = {"support_loss": [], "query_loss": [], "eps": []}
@@ -69,7 +90,9 @@ def meta_train(params: dict[str, nn.Parameter], task_loss: Callable[[str, Batch]
             support_losses.append(_step(opt, task_loss(lang, support)))
             theta1 = {name: p.detach().clone() for name, p in params.items()}
             query_losses.append(_step(opt, task_loss(lang, query)))
-            deltas.append({name: p.detach() - theta1[name] for name, p in params.items()})
+            deltas.append(
+                {name: p.detach() - theta1[name] for name, p in params.items()}
+            )
             _load(params, theta0)
         eps = meta_step_size(t, num_steps, meta_lr)
         _load(params, outer_update(theta0, deltas, eps))
@@ -107,14 +130,22 @@ def _device(module: nn.Module) -> torch.device:
     return next(module.parameters()).device
 
 
-def _classify_loss(encoder: "AudioEncoder", head: nn.Linear, lang: str, batch: Batch) -> torch.Tensor:
+def _classify_loss(
+    encoder: "AudioEncoder", head: nn.Linear, lang: str, batch: Batch
+) -> torch.Tensor:
     feats, feat_mask, y = (t.to(_device(head)) for t in batch)
     _, pooled = encoder(feats, feat_mask, lang)  # (B, D)
     return F.cross_entropy(head(pooled), y)
 
 
-def _train(params: list[nn.Parameter], loss_fn: Callable[[], torch.Tensor], steps: int, lr: float) -> list[float]:
-    """Adam with clipping at 5 (as in Hou et al.) for ``steps`` steps; the loss of each step."""
+def _train(
+    params: list[nn.Parameter],
+    loss_fn: Callable[[], torch.Tensor],
+    steps: int,
+    lr: float,
+) -> list[float]:
+    """Adam with clipping at 5 (as in Hou et al.) for ``steps`` steps; the loss of "
+    "each step."""
     opt = torch.optim.Adam(params, lr=lr)
     losses = []
     for _ in range(steps):
@@ -127,18 +158,31 @@ def _train(params: list[nn.Parameter], loss_fn: Callable[[], torch.Tensor], step
     return losses
 
 
-def _prepare_simadapter(encoder: "AudioEncoder", data: dict[str, Iterator[Batch]], num_labels: int,
-                        cfg: AdapterConfig) -> dict[str, Any]:
-    """Stage 1: each language's adapter on its own language; stage 2: only the fusion."""
+def _prepare_simadapter(
+    encoder: "AudioEncoder",
+    data: dict[str, Iterator[Batch]],
+    num_labels: int,
+    cfg: AdapterConfig,
+) -> dict[str, Any]:
+    """Stage 1: each language's adapter on its own language; stage 2: only the "
+    "fusion."""
     blocks = encoder.adapter_blocks()
     stage1: dict[str, list[float]] = {}
     encoder.set_mode("single")
     for lang in encoder.languages:
         head = nn.Linear(encoder.hidden_size, num_labels).to(_device(encoder))
-        params = [p for b in blocks for p in b.per_lang[lang].parameters()] + list(head.parameters())
-        stage1[lang] = _train(params, lambda: _classify_loss(encoder, head, lang, next(data[lang])),
-                              cfg.prepare_steps, cfg.prepare_lr)
-    for b in blocks:  # the language adapters are done: from now on only the fusion trains
+        params = [p for b in blocks for p in b.per_lang[lang].parameters()] + list(
+            head.parameters()
+        )
+        stage1[lang] = _train(
+            params,
+            lambda: _classify_loss(encoder, head, lang, next(data[lang])),
+            cfg.prepare_steps,
+            cfg.prepare_lr,
+        )
+    for (
+        b
+    ) in blocks:  # the language adapters are done: from now on only the fusion trains
         b.per_lang.requires_grad_(False)
     encoder.set_mode("fusion")
     head = nn.Linear(encoder.hidden_size, num_labels).to(_device(encoder))
@@ -146,27 +190,52 @@ def _prepare_simadapter(encoder: "AudioEncoder", data: dict[str, Iterator[Batch]
 
     def fusion_loss() -> torch.Tensor:
         (lang,) = next(order)
-        return _classify_loss(encoder, head, lang, next(data[lang])) + encoder.regularization(lang)
+        return _classify_loss(
+            encoder, head, lang, next(data[lang])
+        ) + encoder.regularization(lang)
 
-    params = [p for b in blocks for p in b.fusion.parameters()] + list(head.parameters())
-    stage2 = _train(params, fusion_loss, cfg.prepare_steps * len(encoder.languages), cfg.prepare_lr)
+    params = [p for b in blocks for p in b.fusion.parameters()] + list(
+        head.parameters()
+    )
+    stage2 = _train(
+        params, fusion_loss, cfg.prepare_steps * len(encoder.languages), cfg.prepare_lr
+    )
     return {"stage1": stage1, "stage2": stage2}
 
 
-def _prepare_metaadapter(encoder: "AudioEncoder", data: dict[str, Iterator[Batch]], num_labels: int,
-                         cfg: AdapterConfig) -> dict[str, Any]:
-    """Meta-learn the shared adapter's initialisation (and a throwaway head) across languages."""
+def _prepare_metaadapter(
+    encoder: "AudioEncoder",
+    data: dict[str, Iterator[Batch]],
+    num_labels: int,
+    cfg: AdapterConfig,
+) -> dict[str, Any]:
+    """Meta-learn the shared adapter's initialisation (and a throwaway head) across "
+    "languages."""
     head = nn.Linear(encoder.hidden_size, num_labels).to(_device(encoder))
-    params = {f"layer{i}.{n}": p for i, b in enumerate(encoder.adapter_blocks())
-              for n, p in b.shared.named_parameters()}
+    params = {
+        f"layer{i}.{n}": p
+        for i, b in enumerate(encoder.adapter_blocks())
+        for n, p in b.shared.named_parameters()
+    }
     params.update({f"head.{n}": p for n, p in head.named_parameters()})
-    return {"meta": meta_train(params, lambda lang, batch: _classify_loss(encoder, head, lang, batch),
-                               data, cfg.meta_steps, cfg.meta_lr, cfg.inner_lr)}
+    return {
+        "meta": meta_train(
+            params,
+            lambda lang, batch: _classify_loss(encoder, head, lang, batch),
+            data,
+            cfg.meta_steps,
+            cfg.meta_lr,
+            cfg.inner_lr,
+        )
+    }
 
 
 @torch.no_grad()
-def attention_by_language(encoder: "AudioEncoder", batches_by_lang: dict[str, Sequence[Batch]]) -> dict[str, list[list[float]]]:
-    """SimAdapter attention per language, averaged over that language's batches: lang -> (layers, N)."""
+def attention_by_language(
+    encoder: "AudioEncoder", batches_by_lang: dict[str, Sequence[Batch]]
+) -> dict[str, list[list[float]]]:
+    """SimAdapter attention per language, averaged over that language's batches: lang "
+    "-> (layers, N)."""
     was_training = encoder.training
     encoder.eval()
     out = {}
@@ -180,20 +249,32 @@ def attention_by_language(encoder: "AudioEncoder", batches_by_lang: dict[str, Se
     return out
 
 
-def prepare_adapters(audio_encoder: "AudioEncoder", batches_by_lang: dict[str, list[Batch]],
-                     num_labels: int, cfg: AdapterConfig, seed: int) -> dict[str, Any]:
+def prepare_adapters(
+    audio_encoder: "AudioEncoder",
+    batches_by_lang: dict[str, list[Batch]],
+    num_labels: int,
+    cfg: AdapterConfig,
+    seed: int,
+) -> dict[str, Any]:
     """The adapter stage before joint MLCL training; returns its history.
 
-    ``batches_by_lang`` maps each language to batches ``(feats (B, T, C), feat_mask (B, T),
-    y (B,))`` of cached features and topic labels. SimAdapter: stage 1 trains each language's
-    adapter on its own language, stage 2 only the fusion (with its regularisers), leaving the
+    ``batches_by_lang`` maps each language to batches ``(feats (B, T, C), feat_mask (B,
+    T),
+    y (B,))`` of cached features and topic labels. SimAdapter: stage 1 trains each
+    language's
+    adapter on its own language, stage 2 only the fusion (with its regularisers),
+    leaving the
     encoder in fusion mode with the language adapters frozen. MetaAdapter: first-order
-    meta-learning of the shared adapter. ``none``: nothing to do. The task is speech topic
-    classification through a temporary linear head on the pooled frames (see module docs).
+    meta-learning of the shared adapter. ``none``: nothing to do. The task is speech
+    topic
+    classification through a temporary linear head on the pooled frames (see module
+    docs).
     """
     if cfg.kind != audio_encoder.adapter_cfg.kind:
-        raise ValueError(f"prepare_adapters: cfg.kind {cfg.kind!r} differs from the encoder's "
-                         f"{audio_encoder.adapter_cfg.kind!r}")
+        raise ValueError(
+            f"prepare_adapters: cfg.kind {cfg.kind!r} differs from the encoder's "
+            f"{audio_encoder.adapter_cfg.kind!r}"
+        )
     missing = [lang for lang in audio_encoder.languages if lang not in batches_by_lang]
     if cfg.kind != "none" and missing:
         raise ValueError(f"prepare_adapters: no batches for {', '.join(missing)}")
@@ -206,13 +287,19 @@ def prepare_adapters(audio_encoder: "AudioEncoder", batches_by_lang: dict[str, l
     data = {lang: _cycle(batches_by_lang[lang]) for lang in audio_encoder.languages}
     was_training = audio_encoder.training
     audio_encoder.train()
-    with torch.random.fork_rng(devices=[]):  # heads and dropout draw from a seeded, private stream
+    with torch.random.fork_rng(
+        devices=[]
+    ):  # heads and dropout draw from a seeded, private stream
         torch.manual_seed(seed)
-        prepare = _prepare_simadapter if cfg.kind == "simadapter" else _prepare_metaadapter
+        prepare = (
+            _prepare_simadapter if cfg.kind == "simadapter" else _prepare_metaadapter
+        )
         history.update(prepare(audio_encoder, data, num_labels, cfg))
     audio_encoder.train(was_training)
     if cfg.kind == "simadapter":
         history["attention"] = attention_by_language(
-            audio_encoder, {lang: batches_by_lang[lang] for lang in audio_encoder.languages})
+            audio_encoder,
+            {lang: batches_by_lang[lang] for lang in audio_encoder.languages},
+        )
     history["seconds"] = time.perf_counter() - start
     return history

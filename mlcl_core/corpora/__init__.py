@@ -38,7 +38,8 @@ if TYPE_CHECKING:  # config imports nothing from here; the hint only
     from mlcl_core.config import DataConfig
 
 #: Every corpus by its ``DataConfig.corpus`` name; each loader is called
-#: ``(data_path, languages)``. Only SIB-200 accepts ``data_path=None`` (its embedded copy).
+# : ``(data_path, languages)``. Only SIB-200 accepts ``data_path=None`` (its embedded
+# copy).
 LOADERS: dict[str, Callable[..., Corpus]] = {
     "sib200": load_sib200,
     "flores200": load_flores200,
@@ -53,25 +54,42 @@ def load_corpus(
     languages: Sequence[str] = ("zho_Hans", "bod_Tibt", "mya_Mymr"),
     subset: int | None = None,
 ) -> Corpus:
-    """Load a corpus by name (the ``DataConfig`` fields) and keep ``subset`` rows per split."""
+    """Load a corpus by name (the ``DataConfig`` fields) and keep ``subset`` rows per "
+    "split."""
     loader = LOADERS.get(corpus)
     if loader is None:
         raise ValueError(f"unknown corpus {corpus!r}; known: {', '.join(LOADERS)}")
     if data_path is None and corpus not in EMBEDDED:
-        raise ValueError(f"corpus {corpus!r} needs data_path (only SIB-200 is embedded)")
+        raise ValueError(
+            f"corpus {corpus!r} needs data_path (only SIB-200 is embedded)"
+        )
     c = loader(data_path, languages)
     return c.select(subset=subset) if subset else c
 
 
 def load_from_config(data_cfg: DataConfig) -> Corpus:
     """Load the corpus a :class:`~mlcl_core.config.DataConfig` describes."""
-    return load_corpus(data_cfg.corpus, data_cfg.data_path, data_cfg.languages,
-                       data_cfg.subset)
+    return load_corpus(
+        data_cfg.corpus, data_cfg.data_path, data_cfg.languages, data_cfg.subset
+    )
 
 
 __all__ = [
-    "SPLITS", "LANGUAGE_NAMES", "LOADERS", "EMBEDDED", "FLORES_METADATA_COLUMNS",
-    "MMS_LANGUAGE_CODES", "Corpus", "CorpusError", "language_name", "load_corpus",
-    "load_from_config", "load_sib200", "load_flores200", "load_mms",
-    "available_languages", "embedded_sib200_dir", "flores_languages",
+    "SPLITS",
+    "LANGUAGE_NAMES",
+    "LOADERS",
+    "EMBEDDED",
+    "FLORES_METADATA_COLUMNS",
+    "MMS_LANGUAGE_CODES",
+    "Corpus",
+    "CorpusError",
+    "language_name",
+    "load_corpus",
+    "load_from_config",
+    "load_sib200",
+    "load_flores200",
+    "load_mms",
+    "available_languages",
+    "embedded_sib200_dir",
+    "flores_languages",
 ]

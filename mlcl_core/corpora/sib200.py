@@ -23,41 +23,60 @@ def embedded_sib200_dir() -> Path:
 
 
 def available_languages(root: str | Path) -> list[str]:
-    """Language directories of a SIB-200-style corpus root (those holding a ``train.tsv``)."""
+    """Language directories of a SIB-200-style corpus root (those holding a "
+    "``train.tsv``)."""
     root = Path(root)
     return sorted(p.name for p in root.iterdir() if (p / "train.tsv").is_file())
 
 
 def _read_labels(path: Path) -> tuple[str, ...]:
-    labels = tuple(line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+    labels = tuple(
+        line.strip()
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    )
     if not labels:
         raise CorpusError(f"{path}: no labels")
     return labels
 
 
 def _read_sib_tsv(path: Path) -> list[tuple[int, str, str, str]]:
-    """(line number, id, category, text) rows of one SIB-200 TSV, with the header checked."""
+    """(line number, id, category, text) rows of one SIB-200 TSV, with the header "
+    "checked."""
     if not path.is_file():
         raise CorpusError(f"{path}: file not found")
     rows: list[tuple[int, str, str, str]] = []
     seen: dict[str, int] = {}
-    # utf-8-sig: a file saved by a spreadsheet starts with a BOM that would spoil the header.
+    # utf-8-sig: a file saved by a spreadsheet starts with a BOM that would spoil the
+    # header.
     with path.open(encoding="utf-8-sig", newline="") as fh:
         reader = csv.reader(fh, delimiter="\t", quotechar='"')
         header = next(reader, None)
-        if header is None or [h.strip() for h in header] != ["index_id", "category", "text"]:
-            raise CorpusError(f"{path}:1: expected header 'index_id<TAB>category<TAB>text', got {header}")
+        if header is None or [h.strip() for h in header] != [
+            "index_id",
+            "category",
+            "text",
+        ]:
+            raise CorpusError(
+                f"{path}:1: expected header 'index_id<TAB>category<TAB>text', got "
+                f"{header}"
+            )
         for row in reader:
             line = reader.line_num
             if not row:  # a blank line (e.g. a second newline at the end of the file)
                 continue
             if len(row) != 3:
-                raise CorpusError(f"{path}:{line}: expected 3 tab-separated columns, got {len(row)}")
+                raise CorpusError(
+                    f"{path}:{line}: expected 3 tab-separated columns, got {len(row)}"
+                )
             idx = row[0].strip()
             if not idx:
                 raise CorpusError(f"{path}:{line}: empty index_id")
             if idx in seen:
-                raise CorpusError(f"{path}:{line}: duplicate index_id {idx} (first at line {seen[idx]})")
+                raise CorpusError(
+                    f"{path}:{line}: duplicate index_id {idx} (first at line "
+                    f"{seen[idx]})"
+                )
             seen[idx] = line
             rows.append((line, idx, row[1].strip(), row[2].strip()))
     if not rows:
@@ -72,7 +91,8 @@ def load_sib200(
 ) -> Corpus:
     """Load SIB-200 (``<root>/<lang>/{train,dev,test}.tsv``) for ``languages``.
 
-    ``root`` defaults to the embedded copy. Labels come from ``<root>/labels.txt`` when it
+    ``root`` defaults to the embedded copy. Labels come from ``<root>/labels.txt`` when
+    it
     exists, else from ``labels``, else from the first language's training file.
     """
     root = Path(root) if root is not None else embedded_sib200_dir()
@@ -98,15 +118,25 @@ def load_sib200(
                 if not text:
                     raise CorpusError(f"{path}:{line}: empty text (id {idx})")
                 if cat not in labels:
-                    raise CorpusError(f"{path}:{line}: unknown label {cat!r}; known: {list(labels)}")
+                    raise CorpusError(
+                        f"{path}:{line}: unknown label {cat!r}; known: {list(labels)}"
+                    )
             if ref is None:
                 ref, ref_path = rows, path
             else:
                 _check_aligned(ref, ref_path, rows, path)
             cols[lang] = [r[3] for r in rows]
         assert ref is not None
-        frames.append(pd.DataFrame({"id": [r[1] for r in ref], "label": [r[2] for r in ref],
-                                    "split": split, **cols}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "id": [r[1] for r in ref],
+                    "label": [r[2] for r in ref],
+                    "split": split,
+                    **cols,
+                }
+            )
+        )
     table = pd.concat(frames, ignore_index=True)
     _check_unique_ids(table, root / languages[0])
     return Corpus("sib200", table, languages, tuple(labels))
@@ -118,15 +148,26 @@ def _check_unique_ids(table: pd.DataFrame, where: Path) -> None:
     if len(dup):
         first = dup.iloc[0]["id"]
         splits = sorted(set(dup[dup["id"] == first]["split"]))
-        raise CorpusError(f"{where}: id {first} appears in more than one split ({', '.join(splits)})")
+        raise CorpusError(
+            f"{where}: id {first} appears in more than one split ({', '.join(splits)})"
+        )
 
 
 def _check_aligned(ref: list, ref_path: Path, rows: list, path: Path) -> None:
     """Rows of two languages must carry the same ids and labels in the same order."""
     if len(rows) != len(ref):
-        raise CorpusError(f"{path}: {len(rows)} rows but {ref_path} has {len(ref)}; files are not parallel")
+        raise CorpusError(
+            f"{path}: {len(rows)} rows but {ref_path} has {len(ref)}; files are not "
+            "parallel"
+        )
     for (_, rid, rcat, _), (line, idx, cat, _) in zip(ref, rows):
         if idx != rid:
-            raise CorpusError(f"{path}:{line}: id {idx} is misaligned; {ref_path} has id {rid} at this position")
+            raise CorpusError(
+                f"{path}:{line}: id {idx} is misaligned; {ref_path} has id {rid} at "
+                "this position"
+            )
         if cat != rcat:
-            raise CorpusError(f"{path}:{line}: label {cat!r} for id {idx} differs from {rcat!r} in {ref_path}")
+            raise CorpusError(
+                f"{path}:{line}: label {cat!r} for id {idx} differs from {rcat!r} in "
+                f"{ref_path}"
+            )

@@ -1,4 +1,5 @@
-"""What every speech backend shares: the sample rate, the errors, the base class, the registry.
+"""What every speech backend shares: the sample rate, the errors, the base class, the
+registry.
 
 Backends are listed by name in :data:`BACKENDS` and imported only when asked for
 (:func:`backend_class`): each pulls in an optional dependency (a shared library, an HTTP
@@ -25,18 +26,21 @@ BACKENDS: dict[str, str] = {
 
 
 class NoVoiceError(ValueError):
-    """A backend has no voice for a language; the message names the backends that have one."""
+    """A backend has no voice for a language; the message names the backends that "
+    "have one."""
 
 
 class SynthesisError(RuntimeError):
-    """Synthesis failed (after retries, for network backends); names the backend and text id."""
+    """Synthesis failed (after retries, for network backends); names the backend and "
+    "text id."""
 
 
 class SpeechBackend:
     """Base class of the backends: text in one language -> 16 kHz mono float32 samples.
 
     Subclasses set ``name``, implement ``version``, ``voice``, ``_synthesize`` and the
-    classmethod ``serves`` (which must work without the optional dependency or a network).
+    classmethod ``serves`` (which must work without the optional dependency or a
+    network).
     """
 
     name: str = ""
@@ -48,7 +52,8 @@ class SpeechBackend:
 
     @property
     def languages(self) -> tuple[str, ...]:
-        """Language codes this backend has a voice for (ISO 639-3, or full corpus codes)."""
+        """Language codes this backend has a voice for (ISO 639-3, or full corpus "
+        "codes)."""
         raise NotImplementedError
 
     @classmethod
@@ -57,14 +62,18 @@ class SpeechBackend:
         raise NotImplementedError
 
     def voice(self, lang: str) -> str:
-        """The backend's voice for a corpus language code; raises :class:`NoVoiceError`."""
+        """The backend's voice for a corpus language code; raises "
+        ":class:`NoVoiceError`."""
         raise NotImplementedError
 
     def _synthesize(self, text: str, lang: str, text_id: str) -> np.ndarray:
         raise NotImplementedError
 
-    def synthesize(self, text: str, lang: str, text_id: str | None = None) -> np.ndarray:
-        """Speak ``text`` in ``lang``: (T,) float32 at 16 kHz. ``text_id`` names it in errors."""
+    def synthesize(
+        self, text: str, lang: str, text_id: str | None = None
+    ) -> np.ndarray:
+        """Speak ``text`` in ``lang``: (T,) float32 at 16 kHz. ``text_id`` names it "
+        "in errors."""
         if not isinstance(text, str):
             raise ValueError(f"text must be a str, got {type(text).__name__}")
         self.voice(lang)  # unknown language: NoVoiceError before any work
@@ -72,9 +81,14 @@ class SpeechBackend:
         return np.ascontiguousarray(wave, dtype=np.float32)
 
     def no_voice(self, lang: str) -> NoVoiceError:
-        """The error for a language this backend cannot speak, listing those that can."""
+        """The error for a language this backend cannot speak, listing those that "
+        "can."""
         others = [b for b in backends_for(lang) if b != self.name]
-        hint = f"backends that can serve it: {', '.join(others)}" if others else "no backend serves it"
+        hint = (
+            f"backends that can serve it: {', '.join(others)}"
+            if others
+            else "no backend serves it"
+        )
         return NoVoiceError(f"{self.name} has no voice for language {lang!r}; {hint}")
 
 
@@ -86,7 +100,9 @@ def default_text_id(text: str) -> str:
 def backend_class(name: str) -> type[SpeechBackend]:
     """The class of backend ``name`` (imports its module)."""
     if name not in BACKENDS:
-        raise ValueError(f"unknown speech backend {name!r}; known: {', '.join(BACKENDS)}")
+        raise ValueError(
+            f"unknown speech backend {name!r}; known: {', '.join(BACKENDS)}"
+        )
     module, cls = BACKENDS[name].split(":")
     return getattr(importlib.import_module(module), cls)
 
