@@ -7,10 +7,8 @@ Text-only BERT baselines share the :class:`~mlcl_core.training.Trainer` with MLC
 - ``combined``: one model trained on every language at once (rows = sentence x
   language);
 - ``combined+fgm`` / ``combined+pgd``: ``combined`` with adversarial training on the
-  word
-  embedding matrix (:class:`FGM`, eps 0.03; :class:`PGD`, eps 0.01, alpha 0.01, K 10 -
-  the
-  paper's settings). PGD costs about K + 1 forward/backward passes per step.
+  word embedding matrix (:class:`FGM`, eps 0.03; :class:`PGD`, eps 0.01, alpha 0.01, K
+  10 - the paper's settings). PGD costs about K + 1 forward/backward passes per step.
 
 ``tfidf-linear`` / ``tfidf-mlp``: a TF-IDF character n-gram classifier per language
 (scikit-learn), SIB-200's strong simple baseline and the one to beat on Tibetan.
@@ -45,9 +43,7 @@ class TextClassifier(nn.Module):
     languages.
 
     ``forward`` takes a :func:`mlcl_core.batching.collate` batch (no audio needed) and
-    scores
-    its K*B rows, language-major (row r = language r // B, sentence r % B).
-    """
+    scores its K*B rows, language-major (row r = language r // B, sentence r % B)."""
 
     def __init__(
         self,
@@ -96,11 +92,8 @@ class FGM:
     """Fast Gradient Method (Miyato et al. 2017) on the word-embedding matrix E.
 
     After the clean backward: ``r = eps * g / ||g||`` (g = grad of E, Frobenius norm of
-    the
-    whole matrix; skipped when the norm is 0 or not finite), add r to E, forward and
-    backward
-    again (gradients accumulate on the clean ones), restore E.
-    """
+    the whole matrix; skipped when the norm is 0 or not finite), add r to E, forward and
+    backward again (gradients accumulate on the clean ones), restore E."""
 
     eps: float = 0.03
 
@@ -124,15 +117,10 @@ class PGD:
     """Projected Gradient Descent (Madry et al. 2018) on the word-embedding matrix E.
 
     K steps of size ``alpha`` along the normalised gradient, each projected back into
-    the
-    Frobenius ``eps``-ball around the clean E0. The clean gradients are backed up; the
-    first
-    K-1 steps only search the perturbation (their gradients are discarded); the last
-    restores
-    the clean gradients and adds the adversarial gradient at the final perturbation. E
-    is
-    restored before the optimiser step.
-    """
+    the Frobenius ``eps``-ball around the clean E0. The clean gradients are backed up;
+    the first K-1 steps only search the perturbation (their gradients are discarded);
+    the last restores the clean gradients and adds the adversarial gradient at the final
+    perturbation. E is restored before the optimiser step."""
 
     eps: float = 0.01
     alpha: float = 0.01
@@ -280,8 +268,8 @@ def run_ngram_baseline(
     ncfg: NgramConfig = NgramConfig(),
     seed: int = 0,
 ) -> SystemRun:
-    """TF-IDF character n-grams + a linear or MLP classifier per language (as in "
-    "SIB-200)."""
+    """TF-IDF character n-grams + a linear or MLP classifier per language (as in
+    SIB-200)."""
     # scikit-learn takes seconds to import: only when an n-gram baseline runs
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.feature_extraction.text import TfidfVectorizer

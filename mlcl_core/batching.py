@@ -7,8 +7,8 @@ Speed comes from doing the fixed work once:
   (:mod:`mlcl_core.features`) and only looked up here;
 * :class:`ParallelDataset` tokenises every text once, up front;
 * :func:`make_loader` groups sentences of similar length into a batch (length
-  bucketing),
-  so little of a batch is padding, and shuffles deterministically from a seed.
+  bucketing), so little of a batch is padding, and shuffles deterministically from a
+  seed.
 
 :func:`make_loaders` builds the loaders of the three splits from a config, the one way
 every system and chapter gets them. A batch (see :func:`collate`) holds, for K languages
@@ -48,8 +48,7 @@ class ParallelDataset(Dataset):
         max_text_len: tokens per text, [CLS] and [SEP] included (longer texts are
         truncated).
         audio_feats: ``{(lang, id): (T, C)}`` from :mod:`mlcl_core.features`, or
-        ``None``
-            for text only.
+            ``None`` for text only.
     """
 
     def __init__(
@@ -107,8 +106,8 @@ class ParallelDataset(Dataset):
         return len(self.ids)
 
     def length(self, i: int) -> int:
-        """Padding cost of sentence i: its audio frames when audio is present (they "
-        "dominate), else tokens."""
+        """Padding cost of sentence i: its audio frames when audio is present (they
+        dominate), else tokens."""
         if self.audio is not None:
             return max(self.audio[lang][i].shape[0] for lang in self.languages)
         return max(len(self.tokens[lang][i]) for lang in self.languages)
@@ -127,8 +126,8 @@ class ParallelDataset(Dataset):
 
 
 def collate(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Pad a list of :class:`ParallelDataset` items into one batch (see the module "
-    "docs)."""
+    """Pad a list of :class:`ParallelDataset` items into one batch (see the module
+    docs)."""
     langs = items[0]["langs"]
     k, b = len(langs), len(items)
     # Language-major: row x * b + j is language x of sentence j, so (K*B, ...) -> (K, B,
@@ -155,13 +154,11 @@ class BucketBatchSampler(Sampler[list[int]]):
     Shuffled: indices are shuffled, cut into pools of ``pool_batches`` batches, each
     pool is
     sorted by length and cut into batches, and the batches are shuffled. Not shuffled:
-    one
-    pass in corpus order (evaluation keeps its order; the padding cost is small there).
+    one pass in corpus order (evaluation keeps its order; the padding cost is small
+    there).
 
     The epoch advances by itself at every new iteration; ``set_epoch`` pins it (for
-    resuming a
-    run at a given epoch with the same batches).
-    """
+    resuming a run at a given epoch with the same batches)."""
 
     def __init__(
         self,
@@ -228,10 +225,8 @@ def make_loader(
     """A deterministic, length-bucketed DataLoader over a :class:`ParallelDataset`.
 
     When shuffling (training), a last batch of one sentence is dropped by default:
-    NT-Xent needs
-    at least two pairs. ``loader.batch_sampler.set_epoch(e)`` reproduces epoch e's
-    batches.
-    """
+    NT-Xent needs at least two pairs. ``loader.batch_sampler.set_epoch(e)`` reproduces
+    epoch e's batches."""
     if drop_last is None:
         drop_last = shuffle and len(dataset) % batch_size == 1
     lengths = [dataset.length(i) for i in range(len(dataset))]
@@ -270,8 +265,8 @@ def make_loaders(
 
 
 def in_order(loader: DataLoader) -> DataLoader:
-    """The same dataset and batch size, one pass in corpus order (to inspect a "
-    "split)."""
+    """The same dataset and batch size, one pass in corpus order (to inspect a
+    split)."""
     return make_loader(loader.dataset, loader.batch_sampler.batch_size, shuffle=False)
 
 

@@ -2,12 +2,11 @@
 config.
 
 A *profile* is a named preset of these dataclasses (``tiny`` for CPU, tests and the
-book;
-``paper`` for the paper's encoders on a GPU). Every field can be overridden, e.g. from a
-chapter's papermill parameters, with :func:`make_config`::
+book; ``paper`` for the paper's encoders on a GPU). Every field can be overridden, e.g.
+from a chapter's papermill parameters, with :func:`make_config`::
 
     cfg = make_config("tiny", languages=("zho_Hans", "bod_Tibt"), alpha=0.2,
-    num_epochs=3)
+                      num_epochs=3)
 
 Flat names (``alpha``) are looked up in every component; dotted names (``loss.alpha``)
 address one component. Unknown names and values of the wrong type raise ``ValueError``
@@ -127,10 +126,8 @@ class SpeechConfig:
         max_seconds: audio longer than this is cropped before the audio encoder.
         marytts_url: base URL of a MaryTTS server (``marytts`` backend only).
         feature_cache_dir: where the frozen feature extractor's output for a whole
-        corpus is
-            cached (keyed by the extractor's weights, ``max_seconds`` and the clips);
-            ``None``
-            turns the cache off.
+            corpus is cached (keyed by the extractor's weights, ``max_seconds`` and the
+            clips); ``None`` turns the cache off.
     """
 
     backend: str = "espeak"
@@ -184,8 +181,7 @@ class TextEncoderConfig(EncoderGeometry):
     """The text encoder (BERT family); geometry fields from :class:`EncoderGeometry`.
 
     ``name_or_path=None`` builds a BERT of the geometry with a WordPiece tokenizer
-    trained
-    on the corpus.
+    trained on the corpus.
 
     Args:
         vocab_size: size of the WordPiece vocabulary trained on the corpus.
@@ -210,11 +206,10 @@ class AudioEncoderConfig(EncoderGeometry):
 
     Args:
         conv_dim, conv_kernel, conv_stride: the convolutional feature extractor. The
-        tiny
-            preset strides 1280 samples per frame (12.5 frames/s) instead of wav2vec2's
+            tiny preset strides 1280 samples per frame (12.5 frames/s) instead of
+            wav2vec2's
             320: four times fewer frames to attend over, which is what keeps the book
-            fast
-            on a CPU.
+            fast on a CPU.
         feat_extract_norm: ``layer`` (normalise every conv layer per frame; a batch of
             padded waves gives the same features as one at a time) or ``group``
             (wav2vec2-base's group norm over time on the first layer, which forces one
@@ -223,8 +218,7 @@ class AudioEncoderConfig(EncoderGeometry):
         init_seed: seed of the random-init backbone (tiny profile and
             ``pretrained=False``), independent of the run's seed: the frozen random
             backbone plays the part of a fixed checkpoint, so every run and seed sees
-            the
-            same features and they are cached once.
+            the same features and they are cached once.
     """
 
     conv_dim: tuple[int, ...] = (32, 32, 64, 64, 64)
@@ -261,8 +255,7 @@ class AdapterConfig:
         meta_lr: outer step size at t = 0 (decays linearly to 0).
         inner_lr: inner Adam learning rate of meta-learning.
         prepare_steps: SimAdapter preparation steps, per language adapter (stage 1) and
-        for the fusion
-            (stage 2).
+            for the fusion (stage 2).
         prepare_lr: Adam learning rate of the SimAdapter preparation stages (1e-3 in Hou
         et al.).
     """
@@ -313,10 +306,9 @@ class FusionConfig:
         (parameter-free).
         align_heads: heads of the alignment cross-attention.
         cls_audio: give [CLS] the whole clip's audio (True), so that audio reaches the
-        [CLS]
-            row that is classified; ``False`` is CM-BERT's literal zero audio at [CLS],
-            with
-            which the [CLS] output of a single fusion layer depends on the text alone.
+            [CLS] row that is classified; ``False`` is CM-BERT's literal zero audio at
+            [CLS], with which the [CLS] output of a single fusion layer depends on the
+            text alone.
     """
 
     kind: str = "cmbert"
@@ -367,15 +359,11 @@ class TrainConfig:
         weight_decay: AdamW weight decay.
         grad_clip: max gradient norm.
         schedule: ``constant`` learning rates, or ``linear``: a linear warm-up over the
-        first
-            ``warmup`` share of all steps, then a linear decay to 0 at the last step
-            (the usual
-            schedule for transformers trained from scratch, where a constant 1e-3 from
-            step 0
-            is unstable early and noisy late).
+            first ``warmup`` share of all steps, then a linear decay to 0 at the last
+            step (the usual schedule for transformers trained from scratch, where a
+            constant 1e-3 from step 0 is unstable early and noisy late).
         warmup: share of the total steps (``num_epochs`` x batches per epoch) spent
-        warming up
-            (``linear`` schedule only).
+            warming up (``linear`` schedule only).
         patience: early stopping after this many epochs without a better dev score.
         seed: random seed.
         device: ``auto`` (CUDA when present, else CPU), ``cpu`` or ``cuda``.
@@ -419,9 +407,8 @@ class NgramConfig:
         classifier: ``linear`` (multinomial LogisticRegression) or ``mlp`` (one hidden
             layer); the system name (``tfidf-linear``, ``tfidf-mlp``) sets it per run.
         analyzer: scikit-learn analyzer; ``char_wb`` keeps n-grams inside
-        space-separated
-            chunks (Tibetan and Chinese have few spaces, so most n-grams are plain
-            character n-grams).
+            space-separated chunks (Tibetan and Chinese have few spaces, so most n-grams
+            are plain character n-grams).
         ngram_range: smallest and largest n.
         max_features: vocabulary size (most frequent n-grams).
         C: inverse regularisation of the linear model.
@@ -495,17 +482,12 @@ _COMPONENTS: dict[str, type] = {
 
 PROFILES: dict[str, ExperimentConfig] = {
     # CPU, tests and the book: small encoders from scratch, the embedded corpus. Sized
-    # so the
-    # whole book runs on 2 CPU cores in minutes: texts cut at 64 tokens (Tibetan's
-    # median
-    # sentence is 74, so some lose their tail), speech cropped to its first 4 s (clips
-    # average
-    # about 10 s), 5 meta-learning steps.
-    # Linear warm-up and decay of lr 1e-3 (randomly initialised encoders). On SIB-200's
-    # dev
-    # split (full data, seed 0) BERT-Combined reached dev M 0.694 in 5 epochs with it
-    # and
-    # 0.684 in 6 with a constant rate, and peaks earlier (epoch 3 vs 5).
+    # so the whole book runs on 2 CPU cores in minutes: texts cut at 64 tokens
+    # (Tibetan's median sentence is 74, so some lose their tail), speech cropped to its
+    # first 4 s (clips average about 10 s), 5 meta-learning steps. Linear warm-up and
+    # decay of lr 1e-3 (randomly initialised encoders). On SIB-200's dev split (full
+    # data, seed 0) BERT-Combined reached dev M 0.694 in 5 epochs with it and 0.684 in 6
+    # with a constant rate, and peaks earlier (epoch 3 vs 5).
     "tiny": ExperimentConfig(profile="tiny", train=TrainConfig(schedule="linear")),
     # The paper's setting (section 4.3): mBERT + wav2vec2-base-960h, batch 8, 5 epochs,
     # max length 128, Adam lr 3e-5, bf16 on a GPU.
@@ -550,8 +532,8 @@ PROFILES: dict[str, ExperimentConfig] = {
 
 
 def _type_ok(tp: Any, value: Any) -> bool:
-    """Whether ``value`` fits the annotation ``tp`` (the small subset used in these "
-    "configs)."""
+    """Whether ``value`` fits the annotation ``tp`` (the small subset used in these
+    configs)."""
     origin = typing.get_origin(tp)
     if tp is Any:
         return True
@@ -570,8 +552,8 @@ def _type_ok(tp: Any, value: Any) -> bool:
 
 
 def _coerce(cls: type, name: str, value: Any) -> Any:
-    """Check ``value`` against field ``name`` of ``cls``; lists become tuples, ints "
-    "floats."""
+    """Check ``value`` against field ``name`` of ``cls``; lists become tuples, ints
+    floats."""
     hints = typing.get_type_hints(cls)
     if name not in hints:
         raise ValueError(
@@ -597,8 +579,8 @@ def _owners(name: str) -> list[str]:
 
 
 def _address(key: str) -> tuple[str, str]:
-    """(component, field) of an override name: ``alpha``, ``loss.alpha`` or "
-    "``adapter_kind``."""
+    """(component, field) of an override name: ``alpha``, ``loss.alpha`` or
+    ``adapter_kind``."""
     if "." in key:
         comp, name = key.split(".", 1)
         if comp not in _COMPONENTS:
@@ -672,13 +654,10 @@ def check_parameters(namespace: Mapping[str, Any]) -> None:
     """Check a chapter's papermill parameters against its ``parameters`` cell.
 
     Call as ``check_parameters(globals())`` right after the parameters. A name the
-    chapter
-    does not declare (a typo, or a name from another chapter) is an error, where
-    papermill
-    only warns. Papermill injects values as plain assignments, so a list passed with
-    ``-p`` (which arrives as a string) or a number given as text fails here, naming the
-    parameter, instead of deep inside a run.
-    """
+    chapter does not declare (a typo, or a name from another chapter) is an error, where
+    papermill only warns. Papermill injects values as plain assignments, so a list
+    passed with ``-p`` (which arrives as a string) or a number given as text fails here,
+    naming the parameter, instead of deep inside a run."""
     annotations = namespace.get("__annotations__", {})
     unknown = [
         name for name in injected_parameters(namespace) if name not in annotations

@@ -1,23 +1,19 @@
 """Corpus statistics for the paper's Table 1: texts, average length in tokens and
-characters,
-hours of speech, per language.
+characters, hours of speech, per language.
 
 Tokens are counted per script, because Chinese, Tibetan and Burmese do not put spaces
-between
-words and no word segmenter is used here:
+between words and no word segmenter is used here:
 
 - Chinese (Hans/Hant): one token per Han character;
 - Tibetan: one token per syllable (letters between tsheg ་, shad ། or spaces);
 - Burmese: one token per orthographic syllable (each consonant or independent vowel
-  starts
-  one unless asat ် or virama ္ follows it, which makes it a final);
+  starts one unless asat ် or virama ္ follows it, which makes it a final);
 - any other script: whitespace-separated words.
 
 In every script a run of Latin letters or digits counts as one token. These are syllable
 counts for the three Sino-Tibetan languages, not word counts: a Chinese or Tibetan word
-has
-about 1.5-2 syllables, so they are not directly comparable with the paper's "23 words".
-"""
+has about 1.5-2 syllables, so they are not directly comparable with the paper's "23
+words"."""
 
 from __future__ import annotations
 
@@ -63,8 +59,8 @@ def token_unit(lang: str) -> str:
 
 
 def count_tokens(text: str, lang: str) -> int:
-    """Tokens of ``text`` in ``lang``, counted per script as the module docstring "
-    "says."""
+    """Tokens of ``text`` in ``lang``, counted per script as the module docstring
+    says."""
     script = lang.partition("_")[2]
     alnum = len(_ALNUM.findall(text))
     if script in ("Hans", "Hant"):

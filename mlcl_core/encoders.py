@@ -3,22 +3,16 @@
 
 * Text: a BERT. ``tiny`` trains a WordPiece tokenizer on the corpus (no lowercasing, no
   accent stripping, so Tibetan and Burmese vowel signs survive) and builds a random-init
-  BERT
-  of the configured geometry; ``paper`` loads ``bert-base-multilingual-uncased`` (or any
-  hub
-  id / local directory) with ``from_pretrained``, or builds its geometry at random init
-  when
-  ``pretrained=False``.
+  BERT of the configured geometry; ``paper`` loads ``bert-base-multilingual-uncased``
+  (or any hub id / local directory) with ``from_pretrained``, or builds its geometry at
+  random init when ``pretrained=False``.
 * Audio: a wav2vec2 whose convolutional feature extractor is always frozen and whose
   transformer layers are each followed by adapters (:mod:`mlcl_core.adapters`). The
-  frozen
-  feature extractor runs once per corpus (:meth:`AudioEncoder.extract_features`);
-  training
-  only runs :meth:`AudioEncoder.forward` on the cached features.
+  frozen feature extractor runs once per corpus (:meth:`AudioEncoder.extract_features`);
+  training only runs :meth:`AudioEncoder.forward` on the cached features.
 
 ``HF_HUB_OFFLINE`` and the Hugging Face cache are honoured by ``from_pretrained``
-itself.
-"""
+itself."""
 
 from __future__ import annotations
 
@@ -53,14 +47,10 @@ def train_wordpiece_tokenizer(texts: Iterable[str], vocab_size: int):
     sign.
 
     BERT's normaliser lowercases and strips accents (NFD, then drops combining marks),
-    which
-    deletes Tibetan and Burmese vowel signs; both are off here. transformers 5 rebuilds
-    the
-    normaliser from ``do_lower_case``/``strip_accents`` when a saved tokenizer is
-    reloaded, so
-    they are passed explicitly too. Chinese characters are split one per token, as in
-    BERT.
-    """
+    which deletes Tibetan and Burmese vowel signs; both are off here. transformers 5
+    rebuilds the normaliser from ``do_lower_case``/``strip_accents`` when a saved
+    tokenizer is reloaded, so they are passed explicitly too. Chinese characters are
+    split one per token, as in BERT."""
     # tokenizers and transformers take seconds to import: only when an encoder is built
     from tokenizers import (
         Tokenizer,
@@ -135,12 +125,10 @@ def build_text_encoder(
     """The (tokenizer, ``BertModel``) pair that ``cfg`` describes.
 
     ``cfg.name_or_path`` None: a WordPiece tokenizer trained on ``texts`` and a
-    random-init
-    BERT of ``cfg``'s geometry. Otherwise the tokenizer and weights of that hub id or
-    local
-    directory (``pretrained``), or its geometry at random init (``pretrained=False``).
-    ``attn_implementation="eager"`` (default) lets callers ask for attention weights.
-    """
+    random-init BERT of ``cfg``'s geometry. Otherwise the tokenizer and weights of that
+    hub id or local directory (``pretrained``), or its geometry at random init
+    (``pretrained=False``). ``attn_implementation="eager"`` (default) lets callers ask
+    for attention weights."""
     from transformers import AutoConfig, AutoTokenizer, BertModel
 
     if cfg.name_or_path is None:
@@ -244,8 +232,8 @@ class AudioEncoder(nn.Module):
         return [layer.adapters for layer in self.backbone.encoder.layers]
 
     def adapter_parameters(self) -> list[nn.Parameter]:
-        """Trainable adapter and fusion parameters (what the adapter optimiser "
-        "steps)."""
+        """Trainable adapter and fusion parameters (what the adapter optimiser
+        steps)."""
         return [
             p
             for block in self.adapter_blocks()
@@ -254,8 +242,8 @@ class AudioEncoder(nn.Module):
         ]
 
     def set_mode(self, mode: str) -> None:
-        """SimAdapter: ``single`` (own language's adapter only) or ``fusion`` "
-        "(attention over all)."""
+        """SimAdapter: ``single`` (own language's adapter only) or ``fusion`` (attention
+        over all)."""
         if mode not in SIM_MODES:
             raise ValueError(
                 f"unknown adapter mode {mode!r}; known: {', '.join(SIM_MODES)}"
@@ -270,9 +258,8 @@ class AudioEncoder(nn.Module):
         (B, T).
 
         Each wave is normalised to zero mean and unit variance over its valid samples,
-        as the
-        wav2vec2 feature extractor does. With group norm (wav2vec2-base) the first
-        layer's
+        as the wav2vec2 feature extractor does. With group norm (wav2vec2-base) the
+        first layer's
         statistics span the whole time axis, so padding would change the features: those
         models run one wave at a time; layer-norm models run as a batch.
         """
@@ -308,8 +295,8 @@ class AudioEncoder(nn.Module):
     def forward(
         self, feats: torch.Tensor, feat_mask: torch.Tensor, lang: str
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Cached features (B, T, C) -> frames (B, T, D) and their masked mean "
-        "``pooled`` (B, D)."""
+        """Cached features (B, T, C) -> frames (B, T, D) and their masked mean
+        ``pooled`` (B, D)."""
         if lang not in self.languages:
             raise ValueError(
                 f"unknown language {lang!r} for the audio adapters; known: "
@@ -350,8 +337,7 @@ class AudioEncoder(nn.Module):
 
         ``sim_value_reg * sum_layers ||I - W_V||_F^2 + sim_guide_weight * mean_layers
         CE(mean attention, lang)``; the guide term only exists after a fusion-mode
-        forward.
-        """
+        forward."""
         device = next(self.backbone.parameters()).device
         if self.adapter_cfg.kind != "simadapter":
             return torch.zeros((), device=device)
@@ -371,12 +357,9 @@ def build_audio_encoder(
     """The :class:`AudioEncoder` that ``cfg`` and ``adapter_cfg`` describe.
 
     ``cfg.name_or_path`` None: random init of ``cfg``'s geometry. Otherwise that hub id
-    or
-    local directory (a ``Wav2Vec2Model`` or ``Wav2Vec2ForCTC`` checkpoint): its weights
-    when
-    ``pretrained``, its geometry at random init otherwise. LayerDrop and SpecAugment are
-    off.
-    """
+    or local directory (a ``Wav2Vec2Model`` or ``Wav2Vec2ForCTC`` checkpoint): its
+    weights when ``pretrained``, its geometry at random init otherwise. LayerDrop and
+    SpecAugment are off."""
     from transformers import AutoConfig, Wav2Vec2Model
 
     if cfg.pretrained:

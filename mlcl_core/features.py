@@ -3,10 +3,8 @@
 A pipeline step of its own, between speech and batches: the audio encoder's
 convolutional feature extractor is frozen, so its output for every clip is computed once
 (:func:`corpus_features`) and every epoch, seed and chapter reuses it. The result is
-kept
-on disk keyed by everything it depends on (the extractor's weights, the clips,
-``max_seconds``, the dtype), so a later run with the same key loads it.
-"""
+kept on disk keyed by everything it depends on (the extractor's weights, the clips,
+``max_seconds``, the dtype), so a later run with the same key loads it."""
 
 from __future__ import annotations
 
@@ -97,11 +95,9 @@ def audio_features(
 
     Args:
         audio_encoder: has ``extract_features(wave (B, S), wave_mask (B, S)) -> (feats
-        (B, T, C),
-            feat_mask (B, T))`` (see ``mlcl_core.encoders``).
+            (B, T, C), feat_mask (B, T))`` (see ``mlcl_core.encoders``).
         speech_table: columns ``id``, ``lang``, ``path`` (and ``seconds``), as returned
-        by
-            ``mlcl_core.speech.synthesize_corpus``.
+            by ``mlcl_core.speech.synthesize_corpus``.
         max_seconds: clips are cropped to this length before feature extraction.
         batch_size: clips per extractor call; clips are sorted by length first so that a
             batch pads little.
@@ -110,10 +106,9 @@ def audio_features(
         dtype: storage dtype of the cached features (float16 halves memory at paper
         scale).
         cache_dir: keep the result on disk here, keyed by the extractor's weights, the
-        clips,
-            ``max_seconds`` and ``dtype``; a later call with the same key (another
-            chapter,
-            another seed) loads it instead of recomputing. ``None``: no disk cache.
+            clips, ``max_seconds`` and ``dtype``; a later call with the same key
+            (another chapter, another seed) loads it instead of recomputing. ``None``:
+            no disk cache.
 
     Returns:
         ``{(lang, id): feats (T_i, C)}`` with T_i the unpadded number of frames of that

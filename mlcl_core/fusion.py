@@ -2,24 +2,19 @@
 tokens.
 
 CM-BERT needs one audio vector per text token; it got them from forced alignment (audio
-frames
-averaged per word). Synthesised speech has no alignment, so it is built here in one of
-two ways
-(``FusionConfig.align``):
+frames averaged per word). Synthesised speech has no alignment, so it is built here in
+one of two ways (``FusionConfig.align``):
 
 * ``cross_attention``: every text token attends over the audio frames (learned);
 * ``segments``: the frames are cut into as many contiguous, equal segments as the
-  sentence has
-  word tokens, and each segment is averaged (parameter-free ablation).
+  sentence has word tokens, and each segment is averaged (parameter-free ablation).
 
 The audio vector is zero at [SEP] and padding. CM-BERT also gives [CLS] zero audio, but
-then the
-[CLS] row of the attention below ignores the audio, and so does the [CLS] output that is
+then the [CLS] row of the attention below ignores the audio, and so does the [CLS]
+output that is
 classified: audio would only shape the other tokens. With ``FusionConfig.cls_audio``
-(default)
-[CLS] gets the whole clip instead (its cross-attention over all frames, or the mean of
-all
-frames); ``cls_audio=False`` is CM-BERT's literal zero. Then::
+(default) [CLS] gets the whole clip instead (its cross-attention over all frames, or the
+mean of all frames); ``cls_audio=False`` is CM-BERT's literal zero. Then::
 
     Xt' = P_t X_t / sqrt(||P_t X_t||)        P_t: bias-free 1x1 projection, width 30
     Xa' = P_a X_a                            P_a: bias-free 1x1 projection, width 30
@@ -31,8 +26,7 @@ frames); ``cls_audio=False`` is CM-BERT's literal zero. Then::
 The norm in the text scaling is the Frobenius norm of one sentence's projected unpadded
 tokens:
 per sentence, so that a sentence's output never depends on its batch-mates or its
-padding.
-"""
+padding."""
 
 from __future__ import annotations
 
@@ -47,8 +41,8 @@ NEG = (
 
 
 def word_token_mask(text_mask: torch.Tensor) -> torch.Tensor:
-    """(B, L) bool: the real tokens other than [CLS] (first) and [SEP] (last real "
-    "token)."""
+    """(B, L) bool: the real tokens other than [CLS] (first) and [SEP] (last real
+    token)."""
     mask = text_mask.bool()
     n_real = mask.sum(-1, keepdim=True)  # (B, 1)
     pos = torch.arange(mask.shape[1], device=mask.device).unsqueeze(0)  # (1, L)
@@ -60,9 +54,7 @@ def segment_weights(word_mask: torch.Tensor, frame_mask: torch.Tensor) -> torch.
     the T real frames.
 
     Every word token gets at least one frame (segments overlap when T < m); rows of
-    non-word
-    tokens and sentences without audio are zero.
-    """
+    non-word tokens and sentences without audio are zero."""
     n_frames = frame_mask.sum(-1, keepdim=True).float()  # (B, 1)
     n_words = word_mask.sum(-1, keepdim=True).clamp(min=1).float()  # (B, 1)
     rank = (
@@ -121,8 +113,8 @@ class TokenAudioAligner(nn.Module):
         frames: torch.Tensor,
         frame_mask: torch.Tensor,
     ) -> torch.Tensor:
-        """(B, L, Da) audio per token, zero at [SEP], padding (and [CLS] unless "
-        "``cls_audio``)."""
+        """(B, L, Da) audio per token, zero at [SEP], padding (and [CLS] unless
+        ``cls_audio``)."""
         words = word_token_mask(text_mask)  # (B, L)
         frame_mask = frame_mask.bool()
         cls = torch.zeros_like(words)
@@ -183,8 +175,8 @@ class CMBertFusion(nn.Module):
     def attention(
         self, text_states: torch.Tensor, text_mask: torch.Tensor, audio: torch.Tensor
     ) -> torch.Tensor:
-        """(B, L, L) masked multimodal attention matrix W_m (rows sum to 1; before "
-        "dropout)."""
+        """(B, L, L) masked multimodal attention matrix W_m (rows sum to 1; before
+        dropout)."""
         mask = text_mask.to(text_states.dtype)  # (B, L)
         xt = self.text_proj(text_states) * mask.unsqueeze(-1)  # (B, L, W)
         norm = (

@@ -1,5 +1,5 @@
-"""Looking inside built models: parameter counts per component, adapters' identity "
-"gap."""
+"""Looking inside built models: parameter counts per component, adapters' identity
+gap."""
 
 from __future__ import annotations
 
@@ -21,9 +21,7 @@ def parameter_counts(audio_encoder: AudioEncoder, text_model: nn.Module | None =
 
     Components: text encoder, audio feature extractor (convolutions), audio transformer
     (feature projection, positional convolution and layers), adapters, fusion
-    (SimAdapter).
-    Works on models built on the ``meta`` device (shapes only).
-    """
+    (SimAdapter). Works on models built on the ``meta`` device (shapes only)."""
     rows: dict[str, list[int]] = {}
 
     def add(component: str, p: nn.Parameter) -> None:
@@ -62,8 +60,7 @@ def identity_gap(
     initialisation.
 
     Builds a backbone, keeps an untouched copy, wraps the original with fresh adapters
-    and
-    runs both on ``feats`` (B, T, C): 0 means the adapters start as the identity.
+    and runs both on ``feats`` (B, T, C): 0 means the adapters start as the identity.
     """
     torch.manual_seed(seed)
     backbone = build_audio_encoder(
@@ -91,11 +88,9 @@ def geometry_parameter_counts(
     weights.
 
     The models are built on the ``meta`` device from the geometry fields of ``cfg.text``
-    and
-    ``cfg.audio`` (a named checkpoint is not read), at ``cfg.text.vocab_size``: shapes
-    only,
-    no memory and no download, so the paper geometry is counted in a second on a CPU.
-    """
+    and ``cfg.audio`` (a named checkpoint is not read), at ``cfg.text.vocab_size``:
+    shapes only, no memory and no download, so the paper geometry is counted in a second
+    on a CPU."""
     from transformers import BertModel  # heavy: imported when a model is built
 
     audio_cfg = replace(cfg.audio, name_or_path=None, pretrained=False)

@@ -3,11 +3,9 @@
 
 NT-Xent (paper eqs 5-6 and 8-9): for two views ``a`` and ``b`` of the same N sentences,
 each of the 2N embeddings is an anchor whose positive is its partner (``a_i`` <->
-``b_i``) and
-whose denominator runs over the other 2N - 1 candidates of the batch (every embedding
-except
-itself). Similarities are dot products of L2-normalised vectors (cosine) divided by
-``tau``.
+``b_i``) and whose denominator runs over the other 2N - 1 candidates of the batch (every
+embedding except itself). Similarities are dot products of L2-normalised vectors
+(cosine) divided by ``tau``.
 The loss is the mean over the 2N anchors, hence symmetric: ``nt_xent(a, b) == nt_xent(b,
 a)``.
 
@@ -18,14 +16,10 @@ With K languages in a batch (paper: K = 2):
 * MCL (eq. 10) = 2 * mean over the K languages x of ``nt_xent(speech_x, text_x)``.
 
 Choice (documented in chapter 3): both losses stay on the scale of the paper's *sum of
-two*
-NT-Xent terms, and equal eqs 7 and 10 exactly for K = 2. For K = 3 a plain sum would
-triple
-LCL (3 pairs) and make MCL 1.5 times larger, so the weights alpha and beta tuned for one
-K
-would mean something else for another; averaging over pairs/languages keeps them
-comparable.
-"""
+two* NT-Xent terms, and equal eqs 7 and 10 exactly for K = 2. For K = 3 a plain sum
+would triple LCL (3 pairs) and make MCL 1.5 times larger, so the weights alpha and beta
+tuned for one K would mean something else for another; averaging over pairs/languages
+keeps them comparable."""
 
 from __future__ import annotations
 
@@ -50,8 +44,7 @@ def nt_xent(a: torch.Tensor, b: torch.Tensor, tau: float) -> torch.Tensor:
 
     Returns:
         Scalar: mean over the 2N anchors of ``-log softmax`` of the positive among the
-        other
-        2N - 1 candidates.
+        other 2N - 1 candidates.
     """
     _check_tau(tau)
     if a.ndim != 2 or a.shape != b.shape:
@@ -130,8 +123,7 @@ def mcl_loss(
 
     Returns:
         Scalar: 2 * mean over languages of NT-Xent(speech, text), i.e. the paper's sum
-        of two
-        terms for K = 2.
+        of two terms for K = 2.
     """
     _check_tau(tau)
     _check_views(text_emb, speech_emb)
@@ -144,11 +136,10 @@ def anchor_gradients(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One anchor's NT-Xent term and its gradients with respect to the similarities.
 
-    With ``p_k = softmax_k(s_k / tau)`` over the positive and the negatives,
-    ``loss = -log p_pos``, ``d loss / d s_pos = -(1 - p_pos) / tau`` and
-    ``d loss / d s_k = p_k / tau`` for each negative: a negative pushes back in
-    proportion to
-    its softmax weight, so a small tau concentrates the push on the hardest negatives.
+    With ``p_k = softmax_k(s_k / tau)`` over the positive and the negatives, ``loss =
+    -log p_pos``, ``d loss / d s_pos = -(1 - p_pos) / tau`` and ``d loss / d s_k = p_k /
+    tau`` for each negative: a negative pushes back in proportion to its softmax weight,
+    so a small tau concentrates the push on the hardest negatives.
 
     Args:
         pos_sim: cosine similarity of the positive pair.

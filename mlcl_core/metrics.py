@@ -2,11 +2,10 @@
 seeds.
 
 G follows the paper's Algorithm 1 exactly (Lorenz curve of the sorted accuracies,
-trapezoids,
-``G = 1 - 2B``, no ``n/(n-1)`` correction), so it reproduces the printed G of every row
-of
-Tables 2, 4 and 5 and of all but one row of Table 3 (see ``tests/test_metrics.py``).
-For ``n`` languages the largest possible G is ``(n-1)/n`` (2/3 for three languages).
+trapezoids, ``G = 1 - 2B``, no ``n/(n-1)`` correction), so it reproduces the printed G
+of every row of Tables 2, 4 and 5 and of all but one row of Table 3 (see
+``tests/test_metrics.py``). For ``n`` languages the largest possible G is ``(n-1)/n``
+(2/3 for three languages).
 
 Everything here is a pure function of arrays; nothing imports torch.
 """
@@ -56,11 +55,9 @@ def gini(values: ArrayLike) -> float:
     """Gini coefficient G of per-language scores (0 = balanced), as in the paper's
     Algorithm 1.
 
-    Sort ascending; Lorenz points ``L_0 = 0``, ``L_i = sum_{j<=i} x_j / sum x``;
-    ``B = (1/n) sum_i (L_{i-1} + L_i) / 2``; ``G = A / (A + B) = 1 - 2B`` with ``A = 0.5
-    - B``.
-    All-zero input gives 0.
-    """
+    Sort ascending; Lorenz points ``L_0 = 0``, ``L_i = sum_{j<=i} x_j / sum x``; ``B =
+    (1/n) sum_i (L_{i-1} + L_i) / 2``; ``G = A / (A + B) = 1 - 2B`` with ``A = 0.5 -
+    B``. All-zero input gives 0."""
     return float(_gini_rows(_as_values(values, "gini")))
 
 
@@ -74,8 +71,7 @@ def lorenz_curve(values: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     accuracy.
 
     Both arrays have ``n + 1`` points and start at (0, 0); the line of equality is y =
-    x.
-    """
+    x."""
     x = np.sort(_as_values(values, "lorenz_curve"))
     total = x.sum()
     share = np.cumsum(x) / total if total > 0 else np.linspace(1 / len(x), 1.0, len(x))
@@ -118,9 +114,7 @@ def per_language_accuracy(
     """Accuracy of each language, keyed by language code in order of first appearance.
 
     ``y`` (gold labels), ``y_hat`` (predicted labels) and ``lang`` (the language code of
-    each
-    prediction) are arrays of equal length.
-    """
+    each prediction) are arrays of equal length."""
     y, y_hat, lang = _check_predictions(y, y_hat, lang)
     correct = y == y_hat
     return {
@@ -132,8 +126,8 @@ def per_language_accuracy(
 def language_balance(
     y: ArrayLike, y_hat: ArrayLike, lang: Sequence[str] | np.ndarray
 ) -> dict[str, Any]:
-    """Per-language accuracy with its G and M: "
-    "``{"accuracy": {lang: acc}, "G": g, "M": m}``."""
+    """Per-language accuracy with its G and M: ``{"accuracy": {lang: acc}, "G": g, "M":
+    m}``."""
     acc = per_language_accuracy(y, y_hat, lang)
     values = list(acc.values())
     return {"accuracy": acc, "G": gini(values), "M": mean_accuracy(values)}
@@ -158,14 +152,10 @@ def bootstrap_ci(
     """Paired percentile bootstrap intervals for each language's accuracy, G and M.
 
     Resamples test *sentences*: one draw picks sentence ids with replacement, and every
-    language
-    is scored on the same draw, because the test set is parallel and the languages'
-    errors on
-    one sentence are correlated. ``ids`` names the sentence of each prediction; without
-    it the
-    k-th prediction of each language is taken to be the k-th sentence (list predictions
-    in the
-    same sentence order for every language).
+    language is scored on the same draw, because the test set is parallel and the
+    languages' errors on one sentence are correlated. ``ids`` names the sentence of each
+    prediction; without it the k-th prediction of each language is taken to be the k-th
+    sentence (list predictions in the same sentence order for every language).
 
     Returns ``{"accuracy": {lang: {"estimate", "low", "high"}}, "G": {...}, "M": {...},
     "n_boot": n_boot, "level": level}``; estimates are the values on the full test set.
@@ -237,11 +227,10 @@ def seed_summary(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Mean and standard deviation over seeds of each language's accuracy, G and M.
 
     Each run is a mapping with ``"accuracy"`` (``{lang: accuracy}``) and optionally
-    ``"G"`` and
-    ``"M"``; missing G/M are computed from the accuracies. Every run must cover the same
-    languages. The std is the sample std (ddof = 1), NaN for a single run. G and M are
-    averaged
-    per seed (the mean of the seeds' G, not the G of the mean accuracies).
+    ``"G"`` and ``"M"``; missing G/M are computed from the accuracies. Every run must
+    cover the same languages. The std is the sample std (ddof = 1), NaN for a single
+    run. G and M are averaged per seed (the mean of the seeds' G, not the G of the mean
+    accuracies).
 
     Returns ``{"accuracy": {lang: {"mean", "std"}}, "G": {"mean", "std"}, "M": {...},
     "n_runs": n}``.

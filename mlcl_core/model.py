@@ -1,16 +1,12 @@
 """The MLCL model (paper section 3): text and speech of every language, two contrastive
-losses,
-CM-BERT fusion, one classifier.
+losses, CM-BERT fusion, one classifier.
 
 Per language x of a batch: the shared text encoder reads the text, the audio encoder
-(with the
-adapters of x) reads the cached speech features; projection heads map the [CLS] (or
-mean) text
-state and the mean audio frame to L2-normalised ``text_emb`` and ``speech_emb`` for the
-contrastive losses; CM-BERT fuses the audio into the text tokens and a linear classifier
-reads
-the fused [CLS] (or, with mean pooling, the mean fused token). The total loss (eq. 13)
-is::
+(with the adapters of x) reads the cached speech features; projection heads map the
+[CLS] (or mean) text state and the mean audio frame to L2-normalised ``text_emb`` and
+``speech_emb`` for the contrastive losses; CM-BERT fuses the audio into the text tokens
+and a linear classifier reads the fused [CLS] (or, with mean pooling, the mean fused
+token). The total loss (eq. 13) is::
 
     (1 - alpha - beta) CE + alpha MCL + beta LCL  (+ SimAdapter's regularisers)
 
@@ -50,8 +46,8 @@ from mlcl_core.outputs import ModelOutput
 
 
 class ProjectionHead(nn.Module):
-    """Maps a sentence vector to the contrastive space (SimCLR-style: Linear, ReLU, "
-    "Linear)."""
+    """Maps a sentence vector to the contrastive space (SimCLR-style: Linear, ReLU,
+    Linear)."""
 
     def __init__(self, dim: int, proj_dim: int) -> None:
         super().__init__()
@@ -77,13 +73,11 @@ class MLCLModel(nn.Module):
         fusion_cfg: CM-BERT fusion settings.
         loss_cfg: alpha, beta, tau and the projection width.
         pooling: sentence vector of the text (for the contrastive head) and of the fused
-        states
-            (for the classifier): ``cls`` or ``mean`` over the unpadded tokens.
+            states (for the classifier): ``cls`` or ``mean`` over the unpadded tokens.
         adapter_cfg, seed: used by :meth:`prepare` (the adapter stage); optional
         otherwise.
         tokenizer: the tokenizer of ``text_encoder`` (what :func:`build_mlcl` built with
-        it),
-            for the caller's loaders; optional.
+            it), for the caller's loaders; optional.
     """
 
     def __init__(
@@ -119,10 +113,8 @@ class MLCLModel(nn.Module):
         """Train mode, except that a frozen audio backbone keeps its dropout off.
 
         Its weights never change, so dropout there only adds noise and time (random
-        masks over
-        every frame of every layer); the adapters inside it have no dropout of their
-        own.
-        """
+        masks over every frame of every layer); the adapters inside it have no dropout
+        of their own."""
         super().train(mode)
         backbone = self.audio_encoder.backbone
         adapter_ids = {id(p) for p in self.audio_encoder.adapter_parameters()}
@@ -142,9 +134,7 @@ class MLCLModel(nn.Module):
         """One MLCL forward pass over a batch of :func:`mlcl_core.batching.collate`.
 
         Returns a :class:`ModelOutput` with R = K*B rows (language-major), ``parts``
-        ce/mcl/lcl/reg
-        and ``extras`` text_emb/speech_emb (K, B, P).
-        """
+        ce/mcl/lcl/reg and ``extras`` text_emb/speech_emb (K, B, P)."""
         langs = tuple(batch["langs"])
         if "audio_feats" not in batch:
             raise ValueError(
@@ -174,17 +164,16 @@ class MLCLModel(nn.Module):
             pooled.append(p)
             reg = reg + self.audio_encoder.regularization(lang)
         # Average over languages: the W_V penalty is the same for every language, so a
-        # sum would
-        # weight it K times; the guide term becomes the mean over the batch's languages.
+        # sum would weight it K times; the guide term becomes the mean over the batch's
+        # languages.
         reg = reg / k
         frames_all = torch.cat(frames)  # (K*B, T, Da)
         frame_mask = batch["audio_mask"].reshape(k * b, -1)  # (K*B, T)
         fused = self.fusion(states, text_mask, frames_all, frame_mask)  # (K*B, L, Dt)
         # The classifier reads the fused [CLS] (CM-BERT) or, with mean pooling, the mean
-        # of the
-        # fused token states: a randomly initialised encoder has no pre-trained [CLS]
-        # summary,
-        # and the mean sees every token (and, through the fusion, its audio) directly.
+        # of the fused token states: a randomly initialised encoder has no pre-trained
+        # [CLS] summary, and the mean sees every token (and, through the fusion, its
+        # audio) directly.
         logits = self.classifier(pool(fused, text_mask, self.pooling))  # (K*B, C)
         y = batch["y"].repeat(k)  # (K*B,)
         group = torch.arange(k, device=y.device).repeat_interleave(b)  # (K*B,)
@@ -253,10 +242,9 @@ def build_mlcl(cfg: ExperimentConfig, corpus: Corpus) -> MLCLModel:
 
     The tokenizer (when trained) sees the corpus's train split only. Seeded by
     ``cfg.train.seed``: text encoder, adapters, heads and fusion are drawn in this
-    order.
-    Audio features are the caller's step (:func:`mlcl_core.features.corpus_features` on
-    ``model.audio_encoder``); drawing no random numbers, it may come before or after.
-    """
+    order. Audio features are the caller's step
+    (:func:`mlcl_core.features.corpus_features` on ``model.audio_encoder``); drawing no
+    random numbers, it may come before or after."""
     check_languages(cfg, corpus)
     langs = cfg.data.languages
     torch.manual_seed(cfg.train.seed)

@@ -2,9 +2,8 @@
 
 Every model of the book (MLCL and the baselines) takes a batch (a dict of tensors and
 metadata) and returns a :class:`ModelOutput`. The trainer only reads ``loss`` to
-optimise
-and ``logits``/``y``/``group`` to evaluate, so it knows nothing of text or speech.
-"""
+optimise and ``logits``/``y``/``group`` to evaluate, so it knows nothing of text or
+speech."""
 
 from __future__ import annotations
 
@@ -39,8 +38,8 @@ class ModelOutput:
 
 
 def move_to(batch: Any, device: torch.device | str) -> Any:
-    """Move every tensor inside a (nested) batch to ``device``; other values pass "
-    "through."""
+    """Move every tensor inside a (nested) batch to ``device``; other values pass
+    through."""
     if isinstance(batch, torch.Tensor):
         return batch.to(device, non_blocking=True)
     if isinstance(batch, dict):
@@ -80,8 +79,8 @@ class Evaluation:
         return float(gini(list(self.accuracy.values())))
 
     def to_records(self) -> list[dict[str, Any]]:
-        """The predictions as a list of ``{id, lang, y, y_hat}`` dicts (for the "
-        "results store)."""
+        """The predictions as a list of ``{id, lang, y, y_hat}`` dicts (for the results
+        store)."""
         return [
             {"id": i, "lang": g, "y": int(a), "y_hat": int(b)}
             for i, g, a, b in zip(self.ids, self.lang, self.y, self.y_hat)
@@ -105,8 +104,8 @@ class Evaluation:
 
 @dataclass
 class FitResult:
-    """What ``Trainer.fit`` returns: the per-epoch curve and where the best weights "
-    "came from."""
+    """What ``Trainer.fit`` returns: the per-epoch curve and where the best weights came
+    from."""
 
     history: list[dict[str, Any]]
     best_epoch: int
@@ -121,8 +120,7 @@ class SystemRun:
     """What every system of :mod:`mlcl_core.systems` returns from one training run.
 
     ``test`` and ``dev`` predictions of the best epoch, the training curves (``fits``:
-    one
-    per model trained, e.g. one per language for BERT-Unique, none for n-grams) and
+    one per model trained, e.g. one per language for BERT-Unique, none for n-grams) and
     ``info``: timings (keys ending in ``_s``) and whatever the system wants kept.
     """
 

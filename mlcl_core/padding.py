@@ -1,5 +1,5 @@
-"""Right-padding of variable-length sequences with a mask: the one helper every batch "
-"uses."""
+"""Right-padding of variable-length sequences with a mask: the one helper every batch
+uses."""
 
 from __future__ import annotations
 
@@ -19,9 +19,7 @@ def pad(
 
     Returns the padded tensor and a (N, T) bool mask of real positions; T is the longest
     sequence (at least ``min_len``). Lists of ints become long tensors, numpy arrays
-    keep
-    their dtype; ``dtype`` overrides the dtype of the first sequence.
-    """
+    keep their dtype; ``dtype`` overrides the dtype of the first sequence."""
     tensors = [
         s if isinstance(s, torch.Tensor) else torch.as_tensor(np.asarray(s))
         for s in seqs

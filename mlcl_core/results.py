@@ -46,8 +46,8 @@ HEADLINE_FILE = "headline.json"
 def run_id(
     system: str, cfg: ExperimentConfig, seed: int, extra: dict[str, Any] | None = None
 ) -> str:
-    """Stable id of a run: a hash of the system, the full config (with ``seed``) and "
-    "``extra``."""
+    """Stable id of a run: a hash of the system, the full config (with ``seed``) and
+    ``extra``."""
     cfg = replace(cfg, train=replace(cfg.train, seed=seed))
     key = json.dumps(
         {"system": system, "config": cfg.to_dict(), "extra": extra or {}},
@@ -59,8 +59,8 @@ def run_id(
 
 
 def environment() -> dict[str, Any]:
-    """Python, platform, package versions and the git commit (``-dirty`` when files "
-    "changed)."""
+    """Python, platform, package versions and the git commit (``-dirty`` when files
+    changed)."""
     versions = {}
     for name in _PACKAGES:
         try:
@@ -129,8 +129,8 @@ def make_record(
     extra: dict[str, Any] | None = None,
     n_boot: int = 1000,
 ) -> dict[str, Any]:
-    """The JSON record of one run from its test/dev "
-    ":class:`~mlcl_core.outputs.Evaluation`."""
+    """The JSON record of one run from its test/dev
+    :class:`~mlcl_core.outputs.Evaluation`."""
     ci = bootstrap_ci(
         test.y, test.y_hat, test.lang, n_boot=n_boot, seed=seed, ids=test.ids
     )
@@ -186,13 +186,11 @@ def load_results(
     results_dir: str | Path, experiment: str, run_ids: Sequence[str] | None = None
 ) -> pd.DataFrame:
     """One row per stored run: run_id, system, seed, ``acc_<lang>`` (+
-    ``_low``/``_high``), G, M
-    (+ intervals), dev_M, dev_G, seconds, and the ``config``/``curve``/``extra`` as
-    objects.
+    ``_low``/``_high``), G, M (+ intervals), dev_M, dev_G, seconds, and the
+    ``config``/``curve``/``extra`` as objects.
 
     ``run_ids`` keeps only those runs (in that order); default: every run of the
-    experiment.
-    """
+    experiment."""
     rows = []
     for rec in _records(results_dir, experiment, run_ids):
         row = {"run_id": rec["run_id"], "system": rec["system"], "seed": rec["seed"]}
@@ -230,8 +228,8 @@ def load_results(
 def load_predictions(
     results_dir: str | Path, experiment: str, run_ids: Sequence[str] | None = None
 ) -> pd.DataFrame:
-    """Long table of every stored prediction: run_id, system, seed, id, lang, y, "
-    "y_hat."""
+    """Long table of every stored prediction: run_id, system, seed, id, lang, y,
+    y_hat."""
     frames = [
         pd.DataFrame(rec["predictions"]).assign(
             run_id=rec["run_id"], system=rec["system"], seed=rec["seed"]
@@ -256,8 +254,8 @@ def save_headline(
     results_dir: str | Path,
     experiment: str,
 ) -> Path:
-    """Keep the table a chapter produced, with what it was run on, for the intro page "
-    "to show."""
+    """Keep the table a chapter produced, with what it was run on, for the intro page to
+    show."""
     payload = {
         "experiment": experiment,
         "profile": cfg.profile,
@@ -278,8 +276,8 @@ def save_headline(
 def load_headline(
     results_dir: str | Path,
 ) -> tuple[pd.DataFrame, dict[str, Any]] | None:
-    """The last table :func:`save_headline` kept under ``results_dir`` and its "
-    "context; ``None`` if none."""
+    """The last table :func:`save_headline` kept under ``results_dir`` and its context;
+    ``None`` if none."""
     path = Path(results_dir) / HEADLINE_FILE
     if not path.is_file():
         return None
@@ -298,8 +296,8 @@ def record_of(
     total_s: float,
     n_boot: int = 1000,
 ) -> dict[str, Any]:
-    """The JSON record of a :class:`~mlcl_core.outputs.SystemRun` that took "
-    "``total_s``."""
+    """The JSON record of a :class:`~mlcl_core.outputs.SystemRun` that took
+    ``total_s``."""
     seconds = {
         "total": total_s,
         **{k: v for k, v in run.info.items() if k.endswith("_s")},

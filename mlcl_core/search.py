@@ -32,8 +32,8 @@ MAX_CONTRASTIVE_WEIGHT = 0.9  # alpha + beta never exceeds this in the search
 
 
 def search_space() -> dict[str, Any]:
-    """hyperopt space: alpha, the share of the remaining contrastive mass given to "
-    "beta, tau."""
+    """hyperopt space: alpha, the share of the remaining contrastive mass given to beta,
+    tau."""
     return {
         "alpha": hp.uniform("alpha", 0.0, MAX_CONTRASTIVE_WEIGHT),
         "beta_share": hp.uniform("beta_share", 0.0, 1.0),
@@ -42,8 +42,8 @@ def search_space() -> dict[str, Any]:
 
 
 def weights_from_sample(sample: dict[str, float]) -> tuple[float, float, float]:
-    """(alpha, beta, tau) of a point of :func:`search_space`; alpha + beta <= 0.9 < 1 "
-    "always."""
+    """(alpha, beta, tau) of a point of :func:`search_space`; alpha + beta <= 0.9 < 1
+    always."""
     alpha = float(sample["alpha"])
     beta = float(sample["beta_share"]) * (MAX_CONTRASTIVE_WEIGHT - alpha)
     return alpha, beta, float(sample["tau"])
@@ -61,15 +61,13 @@ def tpe_search(
     seed: int = 0,
     progress: bool = False,
 ) -> tuple[dict[str, float], pd.DataFrame]:
-    """TPE over (alpha, beta, tau); ``evaluate(alpha, beta, tau)`` returns dev "
-      "``{"M", "G"}``.
+    """TPE over (alpha, beta, tau); ``evaluate(alpha, beta, tau)`` returns dev ``{"M",
+    "G"}``.
 
     Trials are pickled to ``trials_path`` after every evaluation and loaded from it when
-    it
-    exists, so calling again with a larger ``max_evals`` continues the search. Returns
-    the best
-    ``{"alpha", "beta", "tau"}`` and the trials table (:func:`trials_frame`).
-    """
+    it exists, so calling again with a larger ``max_evals`` continues the search.
+    Returns the best ``{"alpha", "beta", "tau"}`` and the trials table
+    (:func:`trials_frame`)."""
     if max_evals < 1:
         raise ValueError(f"max_evals must be >= 1, got {max_evals}")
     trials_path = Path(trials_path)
@@ -151,9 +149,7 @@ def search_mlcl(
     run.
 
     Returns the best ``{"alpha", "beta", "tau"}`` and the trials table; trials are kept
-    in
-    :func:`search_trials_path`.
-    """
+    in :func:`search_trials_path`."""
     corpus, speech_table = prepare_inputs(cfg, ["mlcl"], corpus, speech_table, progress)
 
     def evaluate(alpha: float, beta: float, tau: float) -> dict[str, float]:
@@ -188,8 +184,7 @@ def search_trials_path(
     seed: int = 0,
 ) -> Path:
     """Where :func:`search_mlcl` keeps the trials of a search over ``cfg`` (one file per
-    config and seed,
-    so searches over different data or encoders never mix)."""
+    config and seed, so searches over different data or encoders never mix)."""
     base = replace(
         cfg, loss=replace(cfg.loss, alpha=0.0, beta=0.0, tau=1.0)
     )  # the searched values do not count

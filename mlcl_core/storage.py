@@ -20,10 +20,8 @@ def atomic_path(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
     succeeds.
 
     The temporary file lives in the same directory (so the rename is atomic) and is
-    removed
-    if the block raises. ``suffix`` lets writers that infer a format from it (FLAC)
-    work.
-    """
+    removed if the block raises. ``suffix`` lets writers that infer a format from it
+    (FLAC) work."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)

@@ -6,9 +6,7 @@
 ``(cfg, corpus, speech_table, checkpoint_dir, progress)`` and returns a
 :class:`~mlcl_core.outputs.SystemRun`. :func:`run_system` runs one system with one seed
 and stores it (a stored run is loaded instead); :func:`run_table` runs every system x
-seed
-and returns the paper's Table 2 layout.
-"""
+seed and returns the paper's Table 2 layout."""
 
 from __future__ import annotations
 
@@ -155,8 +153,8 @@ def prepare_inputs(
     speech_table: pd.DataFrame | None = None,
     progress: bool = True,
 ) -> tuple[Corpus, pd.DataFrame | None]:
-    """The corpus (``cfg.data``'s unless given) and, when a system needs it, its "
-    "speech."""
+    """The corpus (``cfg.data``'s unless given) and, when a system needs it, its
+    speech."""
     corpus = corpus if corpus is not None else load_from_config(cfg.data)
     if speech_table is None and any(SYSTEMS[s].speech for s in systems):
         speech_table = corpus_audio(

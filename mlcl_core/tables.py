@@ -17,8 +17,8 @@ import pandas as pd
 from mlcl_core.corpora import language_name
 from mlcl_core.metrics import bootstrap_ci, seed_summary
 
-# : Names used in the book's tables (the paper's, with "mBERT" since that is its
-# encoder).
+#: Names used in the book's tables (the paper's, with "mBERT" since that is its
+#: encoder).
 SYSTEM_NAMES: dict[str, str] = {
     "tfidf-linear": "TF-IDF n-gram linear",
     "tfidf-mlp": "TF-IDF n-gram MLP",
@@ -34,11 +34,9 @@ def summarize(records: Sequence[dict[str, Any]], n_boot: int = 1000) -> pd.DataF
     """Table 2 layout from run records: one row per system (in first-seen order).
 
     Columns, for each language and for G and M: ``<col>`` (mean over seeds),
-    ``<col>_std``
-    (std over seeds, NaN for one seed), ``<col>_low``/``<col>_high`` (bootstrap interval
-    of
-    the seed-averaged value, all seeds' predictions pooled); plus ``n_seeds``.
-    """
+    ``<col>_std`` (std over seeds, NaN for one seed), ``<col>_low``/``<col>_high``
+    (bootstrap interval of the seed-averaged value, all seeds' predictions pooled); plus
+    ``n_seeds``."""
     by_system: dict[str, list[dict[str, Any]]] = {}
     for rec in records:
         by_system.setdefault(rec["system"], []).append(rec)
@@ -80,8 +78,8 @@ def summarize(records: Sequence[dict[str, Any]], n_boot: int = 1000) -> pd.DataF
 def format_table(
     summary: pd.DataFrame, languages: Sequence[str], names: dict[str, str] | None = None
 ) -> pd.DataFrame:
-    """Human-readable Table 2: accuracy in %, ``mean ± std [low, high]``; G and M as "
-    "fractions."""
+    """Human-readable Table 2: accuracy in %, ``mean ± std [low, high]``; G and M as
+    fractions."""
     names = names or SYSTEM_NAMES
     out = pd.DataFrame(index=[names.get(s, s) for s in summary.index])
     for col, scale, digits in [
@@ -104,12 +102,10 @@ def format_table(
 
 # --------------------------------------------------------------------------- published
 # numbers
-# : Published rows to compare with: accuracy (%) for zho_Hans, bod_Tibt, mya_Mymr, then
-# G and M.
-# : SIB-200 rows use the same SIB-200 test set as our ``sib200`` runs; the MLCL paper's
-# rows use
-# : its own Flores-200 (Table 2) and mms (Table 3) splits, so they are context, not a
-# paired test.
+#: Published rows to compare with: accuracy (%) for zho_Hans, bod_Tibt, mya_Mymr, then G
+#: and M. SIB-200 rows use the same SIB-200 test set as our ``sib200`` runs; the MLCL
+#: paper's rows use its own Flores-200 (Table 2) and mms (Table 3) splits, so they are
+#: context, not a paired test.
 REFERENCE_ROWS: dict[str, list[tuple[str, str, float, float, float, float, float]]] = {
     "sib200": [
         (
@@ -219,10 +215,8 @@ def comparison_prose(
     ``summary``.
 
     A published value counts as *inside the noise* when it lies in our 95 % bootstrap
-    interval;
-    two of our systems are indistinguishable when their intervals overlap (a
-    conservative test).
-    """
+    interval; two of our systems are indistinguishable when their intervals overlap (a
+    conservative test)."""
     names = names or SYSTEM_NAMES
     lines = []
     best = summary["M"].idxmax()

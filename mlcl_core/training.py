@@ -1,41 +1,31 @@
 """The trainer: one loop for every model of the book (MLCL and the baselines).
 
 nanoGPT-style split: the :class:`Trainer` sees a model whose ``forward(batch)`` returns
-a
-:class:`~mlcl_core.outputs.ModelOutput` and data loaders; it knows nothing of text or
-speech.
-It does
+a :class:`~mlcl_core.outputs.ModelOutput` and data loaders; it knows nothing of text or
+speech. It does
 
 - device choice (``TrainConfig.device``: ``auto`` = CUDA when present, else CPU) and
-  bf16
-  autocast on CUDA only;
+  bf16 autocast on CUDA only;
 - AdamW with two parameter groups: adapter/fusion parameters at ``adapter_lr`` and the
-  rest at
-  ``lr`` (a model names its adapter/fusion parameters with ``adapter_parameters()``;
-  without
-  that method, parameters whose name contains ``adapter`` or ``fusion`` are taken);
-  no weight decay on biases and LayerNorm weights;
+  rest at ``lr`` (a model names its adapter/fusion parameters with
+  ``adapter_parameters()``; without that method, parameters whose name contains
+  ``adapter`` or ``fusion`` are taken); no weight decay on biases and LayerNorm weights;
 - gradient clipping (``grad_clip``);
 - early stopping on the dev split. The dev score is M, the mean per-language accuracy:
-  it is
-  what the paper's tables rank by, and unlike ``M - G`` it never prefers a model that is
-  worse on every language but more equal;
-  the best epoch's weights are kept and loaded at the end;
+  it is what the paper's tables rank by, and unlike ``M - G`` it never prefers a model
+  that is worse on every language but more equal; the best epoch's weights are kept and
+  loaded at the end;
 - deterministic seeds: every epoch reseeds torch/numpy/random and the train loader's
-  generator
-  from ``(seed, epoch)``, so the batch order and dropout masks of an epoch do not depend
-  on
-  what ran before it in the process;
+  generator from ``(seed, epoch)``, so the batch order and dropout masks of an epoch do
+  not depend on what ran before it in the process;
 - a checkpoint at the end of every epoch (and optionally every ``checkpoint_every``
-  steps),
-  written atomically; ``fit`` resumes from it after a kill, mid-epoch included, and ends
-  with
-  the same weights and metrics as an uninterrupted run (exactly equal on CPU);
+  steps), written atomically; ``fit`` resumes from it after a kill, mid-epoch included,
+  and ends with the same weights and metrics as an uninterrupted run (exactly equal on
+  CPU);
 - hooks: ``adversary.attack(model, batch, loss_fn)`` runs after the clean backward pass
-  and
-  before clipping (FGM/PGD in :mod:`mlcl_core.baselines`); ``on_step(trainer, state)``
-  runs after
-  each optimiser step (logging, or killing the process in the resume test).
+  and before clipping (FGM/PGD in :mod:`mlcl_core.baselines`); ``on_step(trainer,
+  state)`` runs after each optimiser step (logging, or killing the process in the resume
+  test).
 
 Evaluation returns one row per (sentence, language): id, lang, y, y_hat, and the
 per-language accuracy, M and G computed from them.
@@ -61,8 +51,8 @@ CHECKPOINT_NAME = "checkpoint.pt"
 
 
 class Adversary(Protocol):
-    """Adversarial training hook (FGM, PGD): adds adversarial gradients after the "
-    "clean ones."""
+    """Adversarial training hook (FGM, PGD): adds adversarial gradients after the clean
+    ones."""
 
     def attack(
         self, model: nn.Module, batch: dict, loss_fn: Callable[[], torch.Tensor]
@@ -77,8 +67,8 @@ def seed_everything(seed: int) -> None:
 
 
 def resolve_device(device: str) -> torch.device:
-    """``auto`` means CUDA when present, else CPU; ``cuda`` without a GPU is an "
-    "error."""
+    """``auto`` means CUDA when present, else CPU; ``cuda`` without a GPU is an
+    error."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
@@ -119,15 +109,12 @@ class Trainer:
         model: the model; ``forward(batch) -> ModelOutput``.
         cfg: the training configuration.
         checkpoint_dir: where ``checkpoint.pt`` is written each epoch and read on
-        resume;
-            ``None`` disables checkpoints.
+            resume; ``None`` disables checkpoints.
         adversary: optional adversarial-training hook (see :class:`Adversary`).
         on_step: optional callback ``on_step(trainer, state)`` after each optimiser
-        step;
-            ``state`` has ``epoch``, ``step`` (in the epoch) and ``global_step``.
+            step; ``state`` has ``epoch``, ``step`` (in the epoch) and ``global_step``.
         checkpoint_every: also checkpoint every this many steps inside an epoch (0: only
-        at
-            the end of each epoch).
+            at the end of each epoch).
         progress: show tqdm progress bars.
     """
 
@@ -164,9 +151,7 @@ class Trainer:
         ``global_step`` (0-based).
 
         A pure function of the step, so a resumed run continues the schedule exactly
-        without
-        storing scheduler state.
-        """
+        without storing scheduler state."""
         if self.cfg.schedule == "constant" or not self.total_steps:
             return 1.0
         warm = int(self.cfg.warmup * self.total_steps)
@@ -215,8 +200,8 @@ class Trainer:
 
     # ----------------------------------------------------------------- seeds
     def _seed_epoch(self, loader: Iterable, epoch: int) -> None:
-        """Make epoch ``epoch`` independent of history: reseed RNGs and the loader's "
-        "order."""
+        """Make epoch ``epoch`` independent of history: reseed RNGs and the loader's
+        order."""
         seed = self.cfg.seed * 100_003 + epoch
         seed_everything(seed)
         gen = getattr(loader, "generator", None)
@@ -301,9 +286,7 @@ class Trainer:
         weights.
 
         Resumes from ``checkpoint_dir`` when a checkpoint is there. Without a dev loader
-        every
-        epoch counts as an improvement (the last weights are kept).
-        """
+        every epoch counts as an improvement (the last weights are kept)."""
         from tqdm.auto import tqdm
 
         start = time.perf_counter()
@@ -405,8 +388,8 @@ class Trainer:
     def _end_epoch(
         self, state: dict[str, Any], dev_loader: Iterable | None, seconds: float
     ) -> None:
-        """Log the epoch, score it on dev, keep the best weights, count epochs "
-        "without progress."""
+        """Log the epoch, score it on dev, keep the best weights, count epochs without
+        progress."""
         steps = max(state["step"], 1)
         row: dict[str, Any] = {
             "epoch": state["epoch"] + 1,
@@ -442,8 +425,8 @@ class Trainer:
     # ----------------------------------------------------------------- evaluation
     @torch.no_grad()
     def evaluate(self, loader: Iterable) -> Evaluation:
-        """Predict every row of ``loader``: ids, languages, gold labels and "
-        "predictions."""
+        """Predict every row of ``loader``: ids, languages, gold labels and
+        predictions."""
         from tqdm.auto import tqdm
 
         self.model.eval()

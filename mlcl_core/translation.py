@@ -2,16 +2,13 @@
 API.
 
 The paper built its parallel mms corpus by translating Chinese reviews into Tibetan and
-Burmese
-with GPT-4. :class:`OpenAITranslator` does the same against any server that speaks
-``POST /v1/chat/completions`` (OpenAI, vLLM, llama.cpp, a local proxy), and plugs into
-:func:`mlcl_core.corpora.load_mms` as its ``translate`` step.
+Burmese with GPT-4. :class:`OpenAITranslator` does the same against any server that
+speaks ``POST /v1/chat/completions`` (OpenAI, vLLM, llama.cpp, a local proxy), and plugs
+into :func:`mlcl_core.corpora.load_mms` as its ``translate`` step.
 
 Every translation is appended to a disk cache as soon as its batch returns, so a run
-that is
-interrupted (or fails on one row) resumes where it stopped and never pays twice for a
-sentence.
-"""
+that is interrupted (or fails on one row) resumes where it stopped and never pays twice
+for a sentence."""
 
 from __future__ import annotations
 
@@ -25,8 +22,8 @@ from typing import Any, Callable, Sequence
 
 from mlcl_core.corpora import LANGUAGE_NAMES
 
-# : Bumped when the prompt changes, so old cached translations are not reused for a new
-# prompt.
+#: Bumped when the prompt changes, so old cached translations are not reused for a new
+#: prompt.
 PROMPT_VERSION = 1
 
 SYSTEM_PROMPT = (
@@ -43,13 +40,13 @@ _RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 
 
 class TranslationError(RuntimeError):
-    """A translation request failed for good; the message names the rows and the "
-    "reason."""
+    """A translation request failed for good; the message names the rows and the
+    reason."""
 
 
 def default_cache_dir() -> Path:
-    """Where translations are cached unless told otherwise "
-    "(``$XDG_CACHE_HOME/mlcl_core/translations``)."""
+    """Where translations are cached unless told otherwise
+    (``$XDG_CACHE_HOME/mlcl_core/translations``)."""
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "mlcl_core" / "translations"
 
@@ -58,9 +55,7 @@ class TranslationCache:
     """Append-only JSONL store of translations for one (model, source, target) triple.
 
     A line is ``{"key": sha256 of the text, "translation": ...}``. A line cut short by a
-    kill is
-    skipped on load, so the cache stays usable after any interruption.
-    """
+    kill is skipped on load, so the cache stays usable after any interruption."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -113,8 +108,8 @@ def _chat_url(base_url: str) -> str:
 
 
 def _parse_array(content: str, n: int) -> list[str] | None:
-    """The JSON array of ``n`` strings in a model's answer (code fences allowed), "
-    "else None."""
+    """The JSON array of ``n`` strings in a model's answer (code fences allowed), else
+    None."""
     text = re.sub(r"^```(?:json)?\s*|\s*```$", "", content.strip())
     try:
         value = json.loads(text)
@@ -136,16 +131,13 @@ class OpenAITranslator:
         base_url: server root, e.g. ``https://api.openai.com/v1`` or
         ``http://127.0.0.1:8000``.
         api_key: bearer token; ``None`` reads ``OPENAI_API_KEY`` and sends no header if
-        unset
-            (local servers often need none).
+            unset (local servers often need none).
         model: model name sent with each request (the paper used ``gpt-4``).
         batch_size: sentences per request, sent as a JSON array; a batch whose answer is
-        not an
-            array of the right length is retried one sentence per request.
+            not an array of the right length is retried one sentence per request.
         timeout: seconds to wait for one HTTP response.
         max_retries: retries of a request after a connection error, a timeout, HTTP 429
-        or a
-            5xx, waiting ``backoff * 2**attempt`` seconds (or the server's
+            or a 5xx, waiting ``backoff * 2**attempt`` seconds (or the server's
             ``Retry-After``).
         backoff: first wait in seconds.
         cache_dir: directory of the translation cache (default
@@ -210,9 +202,7 @@ class OpenAITranslator:
         in order.
 
         ``ids`` name the rows in error messages (default: their positions). Texts
-        already in the
-        cache are not sent again.
-        """
+        already in the cache are not sent again."""
         texts = list(texts)
         ids = (
             [str(i) for i in ids]
@@ -244,8 +234,8 @@ class OpenAITranslator:
     def _translate_batch(
         self, texts: list[str], ids: list[str], source: str, target: str
     ) -> list[str]:
-        """One request for the batch; if its answer does not parse, one request per "
-        "sentence."""
+        """One request for the batch; if its answer does not parse, one request per
+        sentence."""
         content = self._request(texts, ids, source, target)
         out = _parse_array(content, len(texts))
         if out is None and len(texts) == 1:

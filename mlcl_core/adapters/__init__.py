@@ -2,10 +2,8 @@
 preparation.
 
 :mod:`.layer` holds the modules (bottleneck, SimAdapter fusion, the per-layer block and
-its
-routing); :mod:`.prepare` the stage before joint training (SimAdapter's two stages,
-MetaAdapter's first-order meta-learning).
-"""
+its routing); :mod:`.prepare` the stage before joint training (SimAdapter's two stages,
+MetaAdapter's first-order meta-learning)."""
 
 from mlcl_core.adapters.layer import (
     SIM_MODES,

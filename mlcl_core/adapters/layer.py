@@ -1,8 +1,7 @@
 """Bottleneck adapters after every wav2vec2 layer: the modules and their routing.
 
 The audio encoder (:mod:`mlcl_core.encoders`) wraps every wav2vec2 transformer layer in
-an
-:class:`AdaptedLayer`, which applies a :class:`LayerAdapters` block to the layer's
+an :class:`AdaptedLayer`, which applies a :class:`LayerAdapters` block to the layer's
 output:
 
 * ``none``: nothing (the frozen backbone alone);
@@ -23,9 +22,9 @@ from torch import nn
 
 from mlcl_core.config import ACTIVATIONS, AdapterConfig, check_choice
 
-# : Modes of the SimAdapter block: ``single`` runs only the current language's adapter
-# (stage 1),
-#: ``fusion`` attends over every language's adapter (stage 2 and joint training).
+#: Modes of the SimAdapter block: ``single`` runs only the current language's adapter
+#: (stage 1), ``fusion`` attends over every language's adapter (stage 2 and joint
+#: training).
 SIM_MODES = ("single", "fusion")
 
 
@@ -34,9 +33,7 @@ class BottleneckAdapter(nn.Module):
     identity.
 
     Bias-free as in Hou et al.; ``W_up`` is zero at init, so inserting the adapter into
-    a
-    pretrained network changes nothing until it is trained.
-    """
+    a pretrained network changes nothing until it is trained."""
 
     def __init__(self, dim: int, bottleneck: int, activation: str = "relu") -> None:
         super().__init__()
@@ -48,8 +45,8 @@ class BottleneckAdapter(nn.Module):
         nn.init.zeros_(self.up.weight)
 
     def delta(self, z: torch.Tensor) -> torch.Tensor:
-        """The residual branch ``W_up act(W_down LN(z))`` alone; (..., D) -> (..., "
-        "D)."""
+        """The residual branch ``W_up act(W_down LN(z))`` alone; (..., D) -> (...,
+        D)."""
         return self.up(self.act(self.down(self.norm(z))))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -59,15 +56,13 @@ class BottleneckAdapter(nn.Module):
 class SimAdapterFusion(nn.Module):
     """Attention over N adapters' outputs for one layer (SimAdapter, Hou et al. 2021b).
 
-    ``q = W_Q x + b_Q``, ``k_i = W_K a_i + b_K``, ``v_i = W_V a_i``,
-    ``alpha_i = softmax_i(q . k_i / sqrt(temp))``, output ``x + sum_i alpha_i v_i``.
-    Here ``a_i`` is adapter i's residual branch (:meth:`BottleneckAdapter.delta`), as in
-    the
+    ``q = W_Q x + b_Q``, ``k_i = W_K a_i + b_K``, ``v_i = W_V a_i``, ``alpha_i =
+    softmax_i(q . k_i / sqrt(temp))``, output ``x + sum_i alpha_i v_i``. Here ``a_i`` is
+    adapter i's residual branch (:meth:`BottleneckAdapter.delta`), as in the
     AdapterFusion code SimAdapter builds on; the residual ``x`` is added once after the
     fusion. With zero-init ``W_up`` every ``a_i`` is 0, so the block starts as the
-    identity;
-    ``W_V = I`` and small ``W_Q``, ``W_K`` make the attention start near uniform.
-    """
+    identity; ``W_V = I`` and small ``W_Q``, ``W_K`` make the attention start near
+    uniform."""
 
     def __init__(self, dim: int, num_adapters: int, temperature: float = 1.0) -> None:
         super().__init__()
@@ -110,9 +105,8 @@ class Route:
     wrappers.
 
     The wrapped wav2vec2 layers are called by the Hugging Face encoder loop, which
-    cannot pass
-    our arguments through; the encoder writes them here before the loop instead.
-    """
+    cannot pass our arguments through; the encoder writes them here before the loop
+    instead."""
 
     lang: str = ""
     mode: str = "fusion"
@@ -141,8 +135,8 @@ class LayerAdapters(nn.Module):
             )
 
     def forward(self, h: torch.Tensor, route: Route) -> torch.Tensor:
-        """Apply the adapter(s) for ``route.lang`` to the layer output ``h`` (B, T, "
-        "D)."""
+        """Apply the adapter(s) for ``route.lang`` to the layer output ``h`` (B, T,
+        D)."""
         if self.kind == "none":
             return h
         if self.kind == "metaadapter":

@@ -26,8 +26,8 @@ if TYPE_CHECKING:  # hints only: encoders imports adapters.layer, not this modul
 
 
 def meta_step_size(t: int, num_steps: int, meta_lr: float) -> float:
-    """Outer step size ``eps_t = meta_lr (1 - t / T)``: linear decay to 0 over "
-    "``num_steps``."""
+    """Outer step size ``eps_t = meta_lr (1 - t / T)``: linear decay to 0 over
+    ``num_steps``."""
     return meta_lr * (1.0 - t / num_steps)
 
 
@@ -36,8 +36,8 @@ def outer_update(
     deltas: Sequence[dict[str, torch.Tensor]],
     eps: float,
 ) -> dict[str, torch.Tensor]:
-    """The outer update ``theta0 + eps * mean_languages(delta)``, a pure function of "
-    "tensors."""
+    """The outer update ``theta0 + eps * mean_languages(delta)``, a pure function of
+    tensors."""
     if not deltas:
         raise ValueError("outer_update needs at least one inner delta")
     return {
@@ -70,16 +70,12 @@ def meta_train(
     place.
 
     Per outer step t, from ``theta0`` and for each language: one Adam step on the
-    support half
-    (theta'), one on the query half (theta''), ``delta = theta'' - theta'``, back to
-    theta0.
-    Then ``theta = theta0 + eps_t * mean(delta)`` (:func:`outer_update`). The inner Adam
-    (betas 0, 0.999) starts fresh for each language, so a language's delta does not
-    depend on
-    the order of the languages. Returns per-step mean support loss (at theta0) and query
-    loss
-    (at theta'), and eps_t.
-    """
+    support half (theta'), one on the query half (theta''), ``delta = theta'' -
+    theta'``, back to theta0. Then ``theta = theta0 + eps_t * mean(delta)``
+    (:func:`outer_update`). The inner Adam (betas 0, 0.999) starts fresh for each
+    language, so a language's delta does not depend on the order of the languages.
+    Returns per-step mean support loss (at theta0) and query loss (at theta'), and
+    eps_t."""
     history: dict[str, list[float]] = {"support_loss": [], "query_loss": [], "eps": []}
     for t in range(num_steps):
         theta0 = {name: p.detach().clone() for name, p in params.items()}
@@ -144,8 +140,8 @@ def _train(
     steps: int,
     lr: float,
 ) -> list[float]:
-    """Adam with clipping at 5 (as in Hou et al.) for ``steps`` steps; the loss of "
-    "each step."""
+    """Adam with clipping at 5 (as in Hou et al.) for ``steps`` steps; the loss of each
+    step."""
     opt = torch.optim.Adam(params, lr=lr)
     losses = []
     for _ in range(steps):
@@ -164,8 +160,8 @@ def _prepare_simadapter(
     num_labels: int,
     cfg: AdapterConfig,
 ) -> dict[str, Any]:
-    """Stage 1: each language's adapter on its own language; stage 2: only the "
-    "fusion."""
+    """Stage 1: each language's adapter on its own language; stage 2: only the
+    fusion."""
     blocks = encoder.adapter_blocks()
     stage1: dict[str, list[float]] = {}
     encoder.set_mode("single")
@@ -209,8 +205,8 @@ def _prepare_metaadapter(
     num_labels: int,
     cfg: AdapterConfig,
 ) -> dict[str, Any]:
-    """Meta-learn the shared adapter's initialisation (and a throwaway head) across "
-    "languages."""
+    """Meta-learn the shared adapter's initialisation (and a throwaway head) across
+    languages."""
     head = nn.Linear(encoder.hidden_size, num_labels).to(_device(encoder))
     params = {
         f"layer{i}.{n}": p
@@ -234,8 +230,8 @@ def _prepare_metaadapter(
 def attention_by_language(
     encoder: "AudioEncoder", batches_by_lang: dict[str, Sequence[Batch]]
 ) -> dict[str, list[list[float]]]:
-    """SimAdapter attention per language, averaged over that language's batches: lang "
-    "-> (layers, N)."""
+    """SimAdapter attention per language, averaged over that language's batches: lang ->
+    (layers, N)."""
     was_training = encoder.training
     encoder.eval()
     out = {}
@@ -259,17 +255,13 @@ def prepare_adapters(
     """The adapter stage before joint MLCL training; returns its history.
 
     ``batches_by_lang`` maps each language to batches ``(feats (B, T, C), feat_mask (B,
-    T),
-    y (B,))`` of cached features and topic labels. SimAdapter: stage 1 trains each
-    language's
-    adapter on its own language, stage 2 only the fusion (with its regularisers),
-    leaving the
+    T), y (B,))`` of cached features and topic labels. SimAdapter: stage 1 trains each
+    language's adapter on its own language, stage 2 only the fusion (with its
+    regularisers), leaving the
     encoder in fusion mode with the language adapters frozen. MetaAdapter: first-order
     meta-learning of the shared adapter. ``none``: nothing to do. The task is speech
-    topic
-    classification through a temporary linear head on the pooled frames (see module
-    docs).
-    """
+    topic classification through a temporary linear head on the pooled frames (see
+    module docs)."""
     if cfg.kind != audio_encoder.adapter_cfg.kind:
         raise ValueError(
             f"prepare_adapters: cfg.kind {cfg.kind!r} differs from the encoder's "

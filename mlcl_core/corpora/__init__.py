@@ -37,9 +37,8 @@ from mlcl_core.corpora.sib200 import (
 if TYPE_CHECKING:  # config imports nothing from here; the hint only
     from mlcl_core.config import DataConfig
 
-#: Every corpus by its ``DataConfig.corpus`` name; each loader is called
-# : ``(data_path, languages)``. Only SIB-200 accepts ``data_path=None`` (its embedded
-# copy).
+#: Every corpus by its ``DataConfig.corpus`` name; each loader is called ``(data_path,
+#: languages)``. Only SIB-200 accepts ``data_path=None`` (its embedded copy).
 LOADERS: dict[str, Callable[..., Corpus]] = {
     "sib200": load_sib200,
     "flores200": load_flores200,
@@ -54,8 +53,8 @@ def load_corpus(
     languages: Sequence[str] = ("zho_Hans", "bod_Tibt", "mya_Mymr"),
     subset: int | None = None,
 ) -> Corpus:
-    """Load a corpus by name (the ``DataConfig`` fields) and keep ``subset`` rows per "
-    "split."""
+    """Load a corpus by name (the ``DataConfig`` fields) and keep ``subset`` rows per
+    split."""
     loader = LOADERS.get(corpus)
     if loader is None:
         raise ValueError(f"unknown corpus {corpus!r}; known: {', '.join(LOADERS)}")

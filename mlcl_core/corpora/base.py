@@ -1,5 +1,5 @@
-"""The parallel corpus type shared by every loader, and the language names of the "
-"book."""
+"""The parallel corpus type shared by every loader, and the language names of the
+book."""
 
 from __future__ import annotations
 
@@ -35,10 +35,8 @@ class Corpus:
     """A parallel corpus.
 
     ``table`` has columns ``id``, ``label``, ``split`` and one text column per language
-    code,
-    one row per parallel sentence. ``labels`` fixes the label order (label index =
-    position).
-    """
+    code, one row per parallel sentence. ``labels`` fixes the label order (label index =
+    position)."""
 
     name: str
     table: pd.DataFrame
@@ -64,11 +62,8 @@ class Corpus:
         The rows kept are spread evenly over each split (every k-th row), not the first
         ones:
         SIB-200's files are sorted by label, so its first 64 test sentences hold only
-        two of
-        the seven topics. Evenly spaced rows keep the label proportions without
-        randomness
-        (the same ``subset`` always gives the same rows).
-        """
+        two of the seven topics. Evenly spaced rows keep the label proportions without
+        randomness (the same ``subset`` always gives the same rows)."""
         languages = tuple(languages or self.languages)
         missing = [lang for lang in languages if lang not in self.languages]
         if missing:
@@ -106,8 +101,8 @@ def require_languages(
 
 
 def sort_splits(table: pd.DataFrame) -> pd.DataFrame:
-    """Rows in corpus order train, dev, test (stable), so a subset takes the same "
-    "rows."""
+    """Rows in corpus order train, dev, test (stable), so a subset takes the same
+    rows."""
     table = table.sort_values(
         "split", key=lambda col: col.map(SPLITS.index), kind="stable"
     )

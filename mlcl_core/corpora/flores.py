@@ -1,5 +1,5 @@
-"""Flores-200 (NLLB Team et al. 2022) from its official release, as a labelled "
-"corpus."""
+"""Flores-200 (NLLB Team et al. 2022) from its official release, as a labelled
+corpus."""
 
 from __future__ import annotations
 
@@ -37,8 +37,8 @@ def _read_lines(path: Path) -> list[str]:
 
 
 def _read_flores_metadata(path: Path) -> list[dict[str, str]]:
-    """Rows of ``metadata_dev.tsv`` / ``metadata_devtest.tsv``, header and columns "
-    "checked."""
+    """Rows of ``metadata_dev.tsv`` / ``metadata_devtest.tsv``, header and columns
+    checked."""
     if not path.is_file():
         raise CorpusError(f"{path}: file not found")
     rows = []
@@ -81,28 +81,24 @@ def load_flores200(
     """Load Flores-200 from its official layout as a labelled parallel corpus.
 
     Layout: ``<root>/dev/<lang>.dev`` and ``<root>/devtest/<lang>.devtest`` (one
-    sentence per
-    line, aligned by line across languages) and ``<root>/metadata_dev.tsv``,
-    ``<root>/metadata_devtest.tsv`` (columns URL, domain, topic, has_image,
-    has_hyperlink; one
-    row per sentence line).
+    sentence per line, aligned by line across languages) and
+    ``<root>/metadata_dev.tsv``, ``<root>/metadata_devtest.tsv`` (columns URL, domain,
+    topic, has_image, has_hyperlink; one row per sentence line).
 
     Flores-200 has no labels or train split of its own, so this mapping is our choice:
 
     - label: the metadata column ``label_column``; ``domain`` (wikinews / wikijunior /
       wikivoyage) by default, since the paper uses Flores-200 for domain classification
-      with
-      2,008 sentences (dev + devtest has 2,009); ``topic`` is the finer alternative.
+      with 2,008 sentences (dev + devtest has 2,009); ``topic`` is the finer
+      alternative.
     - split: ``devtest`` is the test split; of ``dev``, every ``dev_every``-th sentence
-      (lines
-      ``dev_every``, ``2 * dev_every``, ...) is the dev split and the rest is train, so
-      the
-      rule needs no seed and keeps neighbouring sentences of an article on both sides.
+      (lines ``dev_every``, ``2 * dev_every``, ...) is the dev split and the rest is
+      train, so the rule needs no seed and keeps neighbouring sentences of an article on
+      both sides.
     - id: ``dev-<line>`` or ``devtest-<line>`` (1-based line in the file).
 
     ``labels`` fixes the label set and order; by default it is the sorted set of labels
-    found.
-    """
+    found."""
     root = Path(root)
     languages = tuple(languages)
     if not languages:

@@ -1,8 +1,7 @@
 """mms-style sentiment tables (Brand24's multilingual corpus): text, label, language.
 
 Languages the table lacks come from a translation step (see
-:mod:`mlcl_core.translation`).
-"""
+:mod:`mlcl_core.translation`)."""
 
 from __future__ import annotations
 
@@ -16,8 +15,8 @@ import pandas as pd
 
 from mlcl_core.corpora.base import Corpus, CorpusError, sort_splits
 
-# : ISO 639-1 codes that mms uses in its ``language`` column, for the corpus codes of
-# the book.
+#: ISO 639-1 codes that mms uses in its ``language`` column, for the corpus codes of the
+#: book.
 MMS_LANGUAGE_CODES: dict[str, str] = {
     "zho_Hans": "zh",
     "bod_Tibt": "bo",
@@ -37,8 +36,8 @@ _SPLIT_ALIASES: dict[str, str] = {
 
 
 def _read_table(path: Path) -> tuple[pd.DataFrame, list[str]]:
-    """A CSV/TSV/parquet table as strings, with a location (``file:line`` or ``file: "
-    "row``) per row."""
+    """A CSV/TSV/parquet table as strings, with a location (``file:line`` or ``file:
+    row``) per row."""
     if not path.is_file():
         raise CorpusError(f"{path}: file not found")
     suffix = path.suffix.lower()
@@ -82,8 +81,8 @@ def _read_table(path: Path) -> tuple[pd.DataFrame, list[str]]:
 def _stratified_split(
     labels: Sequence[str], ratios: tuple[float, float, float], seed: int
 ) -> list[str]:
-    """A split name per row: within each label, a seeded shuffle cut into "
-    "train/dev/test by ``ratios``."""
+    """A split name per row: within each label, a seeded shuffle cut into train/dev/test
+    by ``ratios``."""
     rng = np.random.default_rng(seed)
     split = [""] * len(labels)
     by_label: dict[str, list[int]] = {}
@@ -109,8 +108,8 @@ def _call_translate(
     target: str,
     ids: list[str],
 ) -> list[str]:
-    """Call ``translate``, passing row ids only when it accepts them (for its error "
-    "messages)."""
+    """Call ``translate``, passing row ids only when it accepts them (for its error
+    messages)."""
     try:
         params = inspect.signature(translate).parameters
         takes_ids = "ids" in params or any(
@@ -142,29 +141,22 @@ def load_mms(
     """Load an mms-format table (text, label, language) as a parallel corpus.
 
     The rows whose ``language_column`` equals ``source_language`` become the corpus,
-    their
-    ``text_column`` the text of ``languages[0]`` (with ``language_column=None`` every
-    row is
-    used). ``source_language`` defaults to ``languages[0]`` or its ISO 639-1 code
-    (``zho_Hans`` -> ``zh``), whichever the table uses. Each other language comes from a
-    column
-    named by its code when the table has one (parallel text), else from
-    ``translate(texts, source, target) -> list[str]`` (for example
+    their ``text_column`` the text of ``languages[0]`` (with ``language_column=None``
+    every row is used). ``source_language`` defaults to ``languages[0]`` or its ISO
+    639-1 code (``zho_Hans`` -> ``zh``), whichever the table uses. Each other language
+    comes from a column named by its code when the table has one (parallel text), else
+    from ``translate(texts, source, target) -> list[str]`` (for example
     :class:`mlcl_core.translation.OpenAITranslator`, as the paper translated Chinese
-    into
-    Tibetan and Burmese with GPT-4); it receives ``ids=`` too when it accepts that
+    into Tibetan and Burmese with GPT-4); it receives ``ids=`` too when it accepts that
     keyword.
 
     Ids come from ``id_column`` (default: ``_id`` or ``id`` when present, else the row
-    number).
-    Labels are read as strings; ``labels`` fixes their set and order (default: sorted).
+    number). Labels are read as strings; ``labels`` fixes their set and order (default:
+    sorted).
     Splits: a ``split`` column when present (``train``, ``dev``/``validation``,
-    ``test``), else
-    a stratified split by label, ``split_ratios`` train/dev/test (default 80/10/10),
-    after a
-    shuffle seeded by ``split_seed`` (the same file and seed always give the same
-    split).
-    """
+    ``test``), else a stratified split by label, ``split_ratios`` train/dev/test
+    (default 80/10/10), after a shuffle seeded by ``split_seed`` (the same file and seed
+    always give the same split)."""
     path = Path(path)
     languages = tuple(languages)
     if not languages:

@@ -23,8 +23,8 @@ def embedded_sib200_dir() -> Path:
 
 
 def available_languages(root: str | Path) -> list[str]:
-    """Language directories of a SIB-200-style corpus root (those holding a "
-    "``train.tsv``)."""
+    """Language directories of a SIB-200-style corpus root (those holding a
+    ``train.tsv``)."""
     root = Path(root)
     return sorted(p.name for p in root.iterdir() if (p / "train.tsv").is_file())
 
@@ -41,8 +41,8 @@ def _read_labels(path: Path) -> tuple[str, ...]:
 
 
 def _read_sib_tsv(path: Path) -> list[tuple[int, str, str, str]]:
-    """(line number, id, category, text) rows of one SIB-200 TSV, with the header "
-    "checked."""
+    """(line number, id, category, text) rows of one SIB-200 TSV, with the header
+    checked."""
     if not path.is_file():
         raise CorpusError(f"{path}: file not found")
     rows: list[tuple[int, str, str, str]] = []
@@ -92,9 +92,7 @@ def load_sib200(
     """Load SIB-200 (``<root>/<lang>/{train,dev,test}.tsv``) for ``languages``.
 
     ``root`` defaults to the embedded copy. Labels come from ``<root>/labels.txt`` when
-    it
-    exists, else from ``labels``, else from the first language's training file.
-    """
+    it exists, else from ``labels``, else from the first language's training file."""
     root = Path(root) if root is not None else embedded_sib200_dir()
     languages = tuple(languages)
     if not languages:

@@ -1,5 +1,5 @@
-"""Figures of the adapter chapter: parameter counts, SimAdapter attention, "
-"MetaAdapter curves."""
+"""Figures of the adapter chapter: parameter counts, SimAdapter attention, MetaAdapter
+curves."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from mlcl_core.corpora import language_name
 
 
 def parameter_pivot(table: pd.DataFrame) -> pd.DataFrame:
-    """Counts as a readable table: one row per (profile, component), columns per kind "
-    "and state."""
+    """Counts as a readable table: one row per (profile, component), columns per kind
+    and state."""
     wide = table.pivot_table(
         index=["profile", "component"],
         columns="kind",
@@ -27,8 +27,8 @@ def parameter_pivot(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def plot_parameter_counts(table: pd.DataFrame, kind: str) -> plt.Figure:
-    """Parameters per component for each profile (log scale), trainable vs frozen, "
-    "for ``kind``."""
+    """Parameters per component for each profile (log scale), trainable vs frozen, for
+    ``kind``."""
     rows = table[table["kind"] == kind]
     profiles = list(dict.fromkeys(rows["profile"]))
     fig, axes = plt.subplots(
@@ -104,8 +104,8 @@ def plot_attention_selection(
     layer: int,
     lang: str,
 ) -> plt.Figure:
-    """One input language at one layer (1-based): its attention over the language "
-    "adapters."""
+    """One input language at one layer (1-based): its attention over the language
+    adapters."""
     weights = np.asarray(attention[lang])[layer - 1]  # (N,)
     fig, ax = plt.subplots(figsize=(4.5, 2.8))
     colors = ["tab:red" if other == lang else "tab:gray" for other in languages]
@@ -119,8 +119,8 @@ def plot_attention_selection(
 
 
 def plot_meta_curve(meta: Mapping[str, Sequence[float]]) -> plt.Figure:
-    """MetaAdapter meta-training: mean support loss (at theta0), query loss (at "
-    "theta'), eps_t."""
+    """MetaAdapter meta-training: mean support loss (at theta0), query loss (at theta'),
+    eps_t."""
     steps = np.arange(1, len(meta["support_loss"]) + 1)
     fig, ax = plt.subplots(figsize=(6, 3.2))
     ax.plot(

@@ -32,8 +32,8 @@ def plot_label_distribution(corpus) -> plt.Figure:
 
 
 def plot_durations(audio: pd.DataFrame, bins: int = 40) -> plt.Figure:
-    """Histograms of utterance duration (seconds), one panel per language, shared "
-    "axes."""
+    """Histograms of utterance duration (seconds), one panel per language, shared
+    axes."""
     langs = list(dict.fromkeys(audio["lang"]))
     fig, axes = plt.subplots(
         1,
@@ -90,8 +90,7 @@ def plot_duration_vs_syllables(
 
 def audio_table(rows: Sequence[dict], rate: int = 16_000) -> str:
     """HTML table with one row per item (``label``, ``text``, ``wave``): the text and an
-    audio
-    player with the wave embedded, for ``IPython.display.HTML``."""
+    audio player with the wave embedded, for ``IPython.display.HTML``."""
     from IPython.display import Audio
 
     cells = []

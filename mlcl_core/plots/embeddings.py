@@ -2,11 +2,9 @@
 retrieval.
 
 ``collect_embeddings`` runs a model over a loader and keeps its
-``text_emb``/``speech_emb``;
-``retrieval_accuracy`` asks whether a sentence's nearest neighbour in another language
-is its
-translation; the ``plot_*`` functions draw the chapter's figures and return the figure.
-"""
+``text_emb``/``speech_emb``; ``retrieval_accuracy`` asks whether a sentence's nearest
+neighbour in another language is its translation; the ``plot_*`` functions draw the
+chapter's figures and return the figure."""
 
 from __future__ import annotations
 
@@ -54,8 +52,7 @@ def collect_embeddings(
 
 def retrieval_accuracy(emb: np.ndarray, langs: Sequence[str]) -> pd.DataFrame:
     """Cross-language retrieval: for each ordered language pair (src, tgt), the share of
-    src
-    sentences whose nearest tgt sentence (cosine) is their own translation.
+    src sentences whose nearest tgt sentence (cosine) is their own translation.
 
     Args:
         emb: (K, N, P) embeddings; row n of every language is the same sentence.
@@ -87,8 +84,8 @@ def retrieval_accuracy(emb: np.ndarray, langs: Sequence[str]) -> pd.DataFrame:
 
 
 def pca_2d(points: np.ndarray) -> np.ndarray:
-    """(M, P) -> (M, 2): projection on the first two principal components (centred "
-    "SVD)."""
+    """(M, P) -> (M, 2): projection on the first two principal components (centred
+    SVD)."""
     centred = points - points.mean(0, keepdims=True)
     _, _, vt = np.linalg.svd(centred, full_matrices=False)
     return centred @ vt[:2].T
@@ -113,8 +110,8 @@ def plot_loss_vs_tau(taus: Sequence[float], pos_sim: float, neg_sims: Sequence[f
 def plot_negative_weights(
     taus: Sequence[float], pos_sim: float, neg_sims: Sequence[float]
 ):
-    """Share of the total push each negative receives (its softmax weight among "
-    "negatives) vs tau."""
+    """Share of the total push each negative receives (its softmax weight among
+    negatives) vs tau."""
     negs = torch.tensor(list(neg_sims), dtype=torch.float64)
     shares = np.array(
         [
@@ -140,8 +137,7 @@ def plot_embedding_maps(
     states: dict[str, dict[str, Any]], labels: Sequence[str], key: str = "text_emb"
 ):
     """2-D PCA maps of ``key`` embeddings, one row per state (e.g. before/after),
-    coloured by
-    language (left) and by topic (right)."""
+    coloured by language (left) and by topic (right)."""
     fig, axes = plt.subplots(
         len(states), 2, figsize=(10, 4.2 * len(states)), squeeze=False
     )

@@ -24,8 +24,8 @@ def _name(system: str) -> str:
 
 
 def plot_lorenz(summary: pd.DataFrame, languages: Sequence[str]):
-    """Lorenz curves of the systems' seed-averaged per-language accuracies, side by "
-    "side."""
+    """Lorenz curves of the systems' seed-averaged per-language accuracies, side by
+    side."""
     n = len(summary)
     fig, axes = plt.subplots(1, n, figsize=(2.6 * n, 2.9), sharey=True, squeeze=False)
     for ax, (system, row) in zip(axes[0], summary.iterrows()):
@@ -59,8 +59,8 @@ def plot_confusions(
     labels: Sequence[str],
     languages: Sequence[str],
 ):
-    """Per-language confusion matrices (rows: gold, columns: predicted; all seeds "
-    "pooled, row-normalised)."""
+    """Per-language confusion matrices (rows: gold, columns: predicted; all seeds
+    pooled, row-normalised)."""
     preds = predictions[predictions["system"] == system]
     if preds.empty:
         raise ValueError(
@@ -89,8 +89,8 @@ def plot_confusions(
 
 
 def plot_curves(results: pd.DataFrame):
-    """Training loss and dev M per epoch for each system (first seed; ``unique``: one "
-    "line per language)."""
+    """Training loss and dev M per epoch for each system (first seed; ``unique``: one
+    line per language)."""
     fig, (ax_loss, ax_dev) = plt.subplots(1, 2, figsize=(10, 3.4))
     for system, rows in results.sort_values("seed").groupby("system", sort=False):
         for part, curve in rows.iloc[0]["curve"].items():
@@ -118,8 +118,8 @@ def plot_curves(results: pd.DataFrame):
 
 
 def plot_trials(trials: pd.DataFrame):
-    """The search: objective per trial (with the running best), and where the trials "
-    "fell in (alpha, beta)."""
+    """The search: objective per trial (with the running best), and where the trials
+    fell in (alpha, beta)."""
     if trials.empty:
         raise ValueError("no trials to plot")
     fig, (ax_obj, ax_ab) = plt.subplots(1, 2, figsize=(9, 3.4))

@@ -4,20 +4,15 @@ arrays.
 ::
 
     from mlcl_core import speech
-    wave = speech.synthesize("你好", "zho_Hans")              # offline espeak-ng, (T,)
-    float32
-    backend = speech.get_backend("gtts", retries=5)          # the paper's online
-    backend
+    wave = speech.synthesize("你好", "zho_Hans")  # offline espeak-ng, (T,) float32
+    backend = speech.get_backend("gtts", retries=5)  # the paper's online backend
     table = speech.synthesize_corpus(corpus, cache_dir="~/.cache/mlcl/speech")
 
 Backends (``BACKENDS``): ``espeak`` (offline default, libespeak-ng through ctypes;
-Tibetan via
-bophono IPA -> espeak phonemes), ``gtts`` (online), ``marytts`` (a user's HTTP server)
-and
-``mms`` (transformers VitsModel). Optional backends are imported only when asked for.
-Language codes are corpus codes (``zho_Hans``, ``bod_Tibt``, ...) or bare ISO 639-3
-codes.
-"""
+Tibetan via bophono IPA -> espeak phonemes), ``gtts`` (online), ``marytts`` (a user's
+HTTP server) and ``mms`` (transformers VitsModel). Optional backends are imported only
+when asked for. Language codes are corpus codes (``zho_Hans``, ``bod_Tibt``, ...) or
+bare ISO 639-3 codes."""
 
 from __future__ import annotations
 
@@ -46,9 +41,7 @@ def synthesize(
     """Speak ``text`` in ``lang`` with ``backend``: (T,) float32 at 16 kHz.
 
     Empty text gives an empty array (espeak: its ~7 ms end pause). Backends are cached
-    per
-    process and options, so repeated calls do not re-initialise them.
-    """
+    per process and options, so repeated calls do not re-initialise them."""
     key = (backend, tuple(sorted((k, repr(v)) for k, v in opts.items())))
     if key not in _INSTANCES:
         _INSTANCES[key] = get_backend(backend, **opts)

@@ -2,9 +2,7 @@
 samples.
 
 The library keeps global state (one current voice, one callback), so every call goes
-through
-one :class:`EspeakLib` per process, guarded by a lock.
-"""
+through one :class:`EspeakLib` per process, guarded by a lock."""
 
 from __future__ import annotations
 
@@ -131,9 +129,8 @@ class EspeakLib:
 
 def phoneme_inventory(data_path: str, table: str) -> set[str]:
     """Phoneme mnemonics that phoneme table ``table`` accepts, with the tables it
-    includes
-    (read from espeak-ng-data/phontab): what may appear inside ``[[...]]`` for its
-    voices."""
+    includes (read from espeak-ng-data/phontab): what may appear inside ``[[...]]`` for
+    its voices."""
     import struct
 
     data = open(os.path.join(data_path, "phontab"), "rb").read()

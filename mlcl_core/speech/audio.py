@@ -1,5 +1,5 @@
-"""Audio helpers shared by the backends: int16/float conversion, resampling, decoding "
-"bytes."""
+"""Audio helpers shared by the backends: int16/float conversion, resampling, decoding
+bytes."""
 
 from __future__ import annotations
 
@@ -37,8 +37,8 @@ def _lowpass(up: int, down: int) -> np.ndarray:
 
 
 def resample(wave: np.ndarray, rate: int, target: int = SAMPLE_RATE) -> np.ndarray:
-    """Polyphase resampling (scipy) of a (T,) float32 wave from ``rate`` to "
-    "``target`` Hz."""
+    """Polyphase resampling (scipy) of a (T,) float32 wave from ``rate`` to ``target``
+    Hz."""
     if rate == target or len(wave) == 0:
         return wave.astype(np.float32, copy=False)
     from scipy.signal import resample_poly

@@ -26,13 +26,13 @@ BACKENDS: dict[str, str] = {
 
 
 class NoVoiceError(ValueError):
-    """A backend has no voice for a language; the message names the backends that "
-    "have one."""
+    """A backend has no voice for a language; the message names the backends that have
+    one."""
 
 
 class SynthesisError(RuntimeError):
-    """Synthesis failed (after retries, for network backends); names the backend and "
-    "text id."""
+    """Synthesis failed (after retries, for network backends); names the backend and
+    text id."""
 
 
 class SpeechBackend:
@@ -40,8 +40,7 @@ class SpeechBackend:
 
     Subclasses set ``name``, implement ``version``, ``voice``, ``_synthesize`` and the
     classmethod ``serves`` (which must work without the optional dependency or a
-    network).
-    """
+    network)."""
 
     name: str = ""
 
@@ -52,8 +51,8 @@ class SpeechBackend:
 
     @property
     def languages(self) -> tuple[str, ...]:
-        """Language codes this backend has a voice for (ISO 639-3, or full corpus "
-        "codes)."""
+        """Language codes this backend has a voice for (ISO 639-3, or full corpus
+        codes)."""
         raise NotImplementedError
 
     @classmethod
@@ -62,8 +61,8 @@ class SpeechBackend:
         raise NotImplementedError
 
     def voice(self, lang: str) -> str:
-        """The backend's voice for a corpus language code; raises "
-        ":class:`NoVoiceError`."""
+        """The backend's voice for a corpus language code; raises
+        :class:`NoVoiceError`."""
         raise NotImplementedError
 
     def _synthesize(self, text: str, lang: str, text_id: str) -> np.ndarray:
@@ -72,8 +71,8 @@ class SpeechBackend:
     def synthesize(
         self, text: str, lang: str, text_id: str | None = None
     ) -> np.ndarray:
-        """Speak ``text`` in ``lang``: (T,) float32 at 16 kHz. ``text_id`` names it "
-        "in errors."""
+        """Speak ``text`` in ``lang``: (T,) float32 at 16 kHz. ``text_id`` names it in
+        errors."""
         if not isinstance(text, str):
             raise ValueError(f"text must be a str, got {type(text).__name__}")
         self.voice(lang)  # unknown language: NoVoiceError before any work
@@ -81,8 +80,8 @@ class SpeechBackend:
         return np.ascontiguousarray(wave, dtype=np.float32)
 
     def no_voice(self, lang: str) -> NoVoiceError:
-        """The error for a language this backend cannot speak, listing those that "
-        "can."""
+        """The error for a language this backend cannot speak, listing those that
+        can."""
         others = [b for b in backends_for(lang) if b != self.name]
         hint = (
             f"backends that can serve it: {', '.join(others)}"

@@ -2,15 +2,11 @@
 version, text).
 
 Files live in ``<cache_dir>/<key[:2]>/<key>.flac`` (16-bit PCM, 16 kHz). Each file's
-comment
-tag records its frame count and a CRC-32 of the samples, so a truncated or corrupt file
-is
-detected on read and counts as missing. Writes go to a temporary file in the same
-directory
-and are renamed into place (``os.replace``), so a killed run never leaves a half-written
-file
-under a key. (No fsync: this protects against killed processes, not power loss.)
-"""
+comment tag records its frame count and a CRC-32 of the samples, so a truncated or
+corrupt file is detected on read and counts as missing. Writes go to a temporary file in
+the same directory and are renamed into place (``os.replace``), so a killed run never
+leaves a half-written file under a key. (No fsync: this protects against killed
+processes, not power loss.)"""
 
 from __future__ import annotations
 
@@ -65,8 +61,8 @@ def write_wave(path: str | Path, wave: np.ndarray) -> None:
 
 
 def load_wave(path: str | Path) -> np.ndarray:
-    """Read a cached wave: (T,) float32 at 16 kHz; :class:`CorruptAudioError` if "
-    "damaged."""
+    """Read a cached wave: (T,) float32 at 16 kHz; :class:`CorruptAudioError` if
+    damaged."""
     import soundfile as sf
 
     try:
@@ -106,8 +102,8 @@ class SpeechCache:
         return self.root / key[:2] / f"{key}.flac"
 
     def get(self, key: str) -> np.ndarray | None:
-        """The cached wave, or ``None`` when missing or damaged (a damaged file is "
-        "removed)."""
+        """The cached wave, or ``None`` when missing or damaged (a damaged file is
+        removed)."""
         path = self.path(key)
         if not path.exists():
             return None

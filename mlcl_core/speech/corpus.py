@@ -2,11 +2,8 @@
 resumable.
 
 Every (sentence, language) becomes one cache file. Files already in the cache (and
-intact) are
-skipped, and each file is written atomically as soon as it is done, so a killed run
-loses
-nothing finished and a rerun synthesises only what is missing.
-"""
+intact) are skipped, and each file is written atomically as soon as it is done, so a
+killed run loses nothing finished and a rerun synthesises only what is missing."""
 
 from __future__ import annotations
 
@@ -26,14 +23,14 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(backend: str, opts: dict, cache_dir: str) -> None:
-    """Build the backend and cache once per worker process (espeak's state is per "
-    "process)."""
+    """Build the backend and cache once per worker process (espeak's state is per
+    process)."""
     _WORKER.update(backend=get_backend(backend, **opts), cache=SpeechCache(cache_dir))
 
 
 def _work(jobs: list[Job]) -> list[tuple[str, float, bool]]:
-    """(key, seconds, newly synthesised) for each job; intact cached files are "
-    "reused."""
+    """(key, seconds, newly synthesised) for each job; intact cached files are
+    reused."""
     backend: SpeechBackend = _WORKER["backend"]
     cache: SpeechCache = _WORKER["cache"]
     done = []
@@ -95,12 +92,9 @@ def synthesize_corpus(
     :class:`~mlcl_core.corpora.Corpus`).
 
     Returns one row per (id, split, lang) with ``path`` (the cache file), ``seconds``
-    and
-    ``text_id`` (``<corpus>/<split>/<id>/<lang>``, as named in errors).
-    ``attrs['synthesized']``
-    counts the files made in this call (the rest came from the cache). ``opts`` go to
-    the backend.
-    """
+    and ``text_id`` (``<corpus>/<split>/<id>/<lang>``, as named in errors).
+    ``attrs['synthesized']`` counts the files made in this call (the rest came from the
+    cache). ``opts`` go to the backend."""
     languages = tuple(languages or corpus.languages)
     missing = [lang for lang in languages if lang not in corpus.table.columns]
     if missing:
@@ -185,9 +179,9 @@ def synthesis_speed(
     **opts: Any,
 ) -> dict[str, float]:
     """Measure synthesis speed: the first ``n`` sentences in each language, synthesised
-    into a
-    fresh temporary cache (so nothing comes from an earlier run). Returns utterances,
-    audio_seconds, wall_seconds (process start-up included) and x_realtime."""
+    into a fresh temporary cache (so nothing comes from an earlier run). Returns
+    utterances, audio_seconds, wall_seconds (process start-up included) and
+    x_realtime."""
     import dataclasses
     import tempfile
     import time

@@ -1,6 +1,6 @@
 """The offline default backend: eSpeak NG through ctypes (pip wheel
-``espeakng-loader``), or the
-``espeak-ng`` binary through a subprocess where the wheel is missing.
+``espeakng-loader``), or the ``espeak-ng`` binary through a subprocess where the wheel
+is missing.
 
 Voices: Mandarin ``cmn``, Burmese ``my``, English ``en`` and most languages espeak-ng
 has.
@@ -28,9 +28,8 @@ ENGINES = ("auto", "ctypes", "subprocess")
 _SPECIAL_VOICES = {"zho": "cmn", "cmn": "cmn", "yue": "yue", "hak": "hak", "mya": "my"}
 TIBETAN_VOICE = "cmn"
 # libespeak-ng 1.52 aborts the whole process ("buffer overflow detected") on some
-# Burmese
-# clauses of ~10 words (each word alone is fine): such voices get short clauses, one
-# call each.
+# Burmese clauses of ~10 words (each word alone is fine): such voices get short clauses,
+# one call each.
 _SHORT_CLAUSE_VOICES = {"my": 48}
 
 
@@ -97,8 +96,7 @@ def shared_lib():
 
 def parse_wav_stream(data: bytes) -> tuple[np.ndarray, int]:
     """int16 samples and rate of a WAV from ``espeak-ng --stdout``, whose RIFF and data
-    sizes
-    are placeholders (it cannot seek back in a pipe): everything after 'data' is
+    sizes are placeholders (it cannot seek back in a pipe): everything after 'data' is
     samples."""
     if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
         raise ValueError(f"espeak-ng did not write a WAV stream ({len(data)} bytes)")
@@ -206,8 +204,8 @@ class EspeakBackend(SpeechBackend):
 
     def synthesize_raw(self, text: str, voice: str) -> np.ndarray:
         """``text`` read by espeak voice ``voice`` as it is, with no conversion (e.g.
-        raw Tibetan
-        with ``cmn``: the naive route, for comparison). (T,) float32 at 16 kHz."""
+        raw Tibetan with ``cmn``: the naive route, for comparison). (T,) float32 at 16
+        kHz."""
         if self.engine == "ctypes":
             lib = shared_lib()
             return resample(to_float32(lib.synth(text, voice)[0]), lib.sample_rate)

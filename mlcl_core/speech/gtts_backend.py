@@ -2,9 +2,7 @@
 online).
 
 gTTS splits long text into parts of about 100 characters and returns one MP3 per part;
-each
-part is decoded on its own (their concatenation is not one valid MP3 stream).
-"""
+each part is decoded on its own (their concatenation is not one valid MP3 stream)."""
 
 from __future__ import annotations
 
@@ -15,10 +13,9 @@ from .base import SpeechBackend
 from .languages import ISO3_TO_ISO1, split_code
 from .network import with_retries
 
-# : Corpus codes whose gTTS code is not the ISO 639-1 code. gTTS 2.5 calls the paper's
-# ``zh-CN``
-# : deprecated and maps it to ``zh`` (the same Mandarin voice); ``zh-TW`` is Mandarin
-# (Taiwan).
+#: Corpus codes whose gTTS code is not the ISO 639-1 code. gTTS 2.5 calls the paper's
+#: ``zh-CN`` deprecated and maps it to ``zh`` (the same Mandarin voice); ``zh-TW`` is
+#: Mandarin (Taiwan).
 _SPECIAL = {
     "zho_Hans": "zh",
     "zho_Hant": "zh-TW",
@@ -39,8 +36,7 @@ def gtts_code(lang: str) -> str | None:
 
 class GttsBackend(SpeechBackend):
     """gTTS. ``retries``/``backoff``: exponential backoff on network errors; ``tld``:
-    Google
-    domain; ``timeout``: seconds per request."""
+    Google domain; ``timeout``: seconds per request."""
 
     name = "gtts"
 

@@ -1,10 +1,10 @@
-"""Language codes: corpus codes (``zho_Hans``) -> ISO 639-3 -> the codes backends "
-"use."""
+"""Language codes: corpus codes (``zho_Hans``) -> ISO 639-3 -> the codes backends
+use."""
 
 from __future__ import annotations
 
-# : ISO 639-3 -> ISO 639-1 for languages that espeak-ng, gTTS or MaryTTS name by a
-# 2-letter code.
+#: ISO 639-3 -> ISO 639-1 for languages that espeak-ng, gTTS or MaryTTS name by a
+#: 2-letter code.
 ISO3_TO_ISO1: dict[str, str] = {
     "afr": "af",
     "amh": "am",
@@ -90,8 +90,8 @@ ISO3_TO_ISO1: dict[str, str] = {
 
 
 def split_code(lang: str) -> tuple[str, str | None]:
-    """(ISO 639-3, script or None) of ``zho_Hans`` / ``zho``; ValueError for "
-    "malformed codes."""
+    """(ISO 639-3, script or None) of ``zho_Hans`` / ``zho``; ValueError for malformed
+    codes."""
     if not isinstance(lang, str) or not lang:
         raise ValueError(f"language code must be a non-empty str, got {lang!r}")
     iso3, _, script = lang.partition("_")

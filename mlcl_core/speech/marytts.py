@@ -2,10 +2,8 @@
 
 Needs a running MaryTTS server (default ``http://localhost:59125``) with a voice for the
 language; which locales it has is only known to the server, so ``locales`` maps corpus
-codes
-to the server's ``LOCALE`` values and ``voices`` optionally picks a ``VOICE`` per
-language.
-"""
+codes to the server's ``LOCALE`` values and ``voices`` optionally picks a ``VOICE`` per
+language."""
 
 from __future__ import annotations
 
@@ -18,8 +16,8 @@ from .network import with_retries
 
 
 def mary_locale(lang: str, locales: dict[str, str] | None = None) -> str | None:
-    """LOCALE for a corpus code: ``locales`` first (full code, then ISO 639-3), else "
-    "ISO 639-1."""
+    """LOCALE for a corpus code: ``locales`` first (full code, then ISO 639-3), else ISO
+    639-1."""
     iso3, _ = split_code(lang)
     locales = locales or {}
     return locales.get(lang) or locales.get(iso3) or ISO3_TO_ISO1.get(iso3)

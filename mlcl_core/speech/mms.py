@@ -2,13 +2,10 @@
 weights).
 
 Models are ``facebook/mms-tts-<iso3>`` on the hub, or local directories given in
-``models``;
-``HF_HUB_OFFLINE=1`` and the HF cache are honoured by ``from_pretrained``. VITS samples
-its
+``models``; ``HF_HUB_OFFLINE=1`` and the HF cache are honoured by ``from_pretrained``.
+VITS samples its
 durations and noise: ``seed`` fixes them so the same text gives the same audio (and the
-cache
-stays valid).
-"""
+cache stays valid)."""
 
 from __future__ import annotations
 

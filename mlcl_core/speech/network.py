@@ -19,10 +19,9 @@ def with_retries(
     sleep: Callable[[float], None] = time.sleep,
 ) -> T:
     """``call()``, retried ``retries`` times after waiting backoff, 2*backoff,
-    4*backoff, ...
-    seconds; then :class:`SynthesisError` naming the backend, the text id and the last
-    error.
-    ``ValueError`` (bad input: no point retrying) propagates at once."""
+    4*backoff, ... seconds; then :class:`SynthesisError` naming the backend, the text id
+    and the last error. ``ValueError`` (bad input: no point retrying) propagates at
+    once."""
     if retries < 0 or backoff < 0:
         raise ValueError(f"retries and backoff must be >= 0, got {retries}, {backoff}")
     for attempt in range(retries + 1):

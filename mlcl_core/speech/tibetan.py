@@ -2,20 +2,16 @@
 phonemes.
 
 espeak-ng has no Tibetan voice and reads Tibetan letters one code point at a time. Here
-each
-syllable (split on tsheg ་ and shad །) goes through bophono (Lhasa pronunciation after
-Tournadre's *Manual of Standard Tibetan*, with tones); its IPA is mapped to phoneme
-mnemonics
-that espeak's Mandarin (``cmn``) phoneme table knows, and spoken inside ``[[...]]``.
-An unknown mnemonic would make espeak silently drop the rest of its word, so the table
-below
-covers every symbol bophono emits (tests check this against the phoneme table in
-espeak's data).
+each syllable (split on tsheg ་ and shad །) goes through bophono (Lhasa pronunciation
+after Tournadre's *Manual of Standard Tibetan*, with tones); its IPA is mapped to
+phoneme mnemonics that espeak's Mandarin (``cmn``) phoneme table knows, and spoken
+inside ``[[...]]``. An unknown mnemonic would make espeak silently drop the rest of its
+word, so the table below covers every symbol bophono emits (tests check this against the
+phoneme table in espeak's data).
 
 Approximations (Mandarin has no such sounds): voiced initials of low-tone syllables use
-base1's voiced phonemes, retroflex stops become Mandarin retroflex affricates (zh/ch),
-ø becomes e, final glottal stop is kept, unreleased stops after it are dropped,
-nasalised
+base1's voiced phonemes, retroflex stops become Mandarin retroflex affricates (zh/ch), ø
+becomes e, final glottal stop is kept, unreleased stops after it are dropped, nasalised
 vowels get a velar nasal. Tones: high ˥ -> 55, low ˩˨ -> 22, high falling ˥˨ -> 53,
 low rising-falling ˩˧˨ -> 35 (Mandarin has no 132 contour).
 """
@@ -133,8 +129,8 @@ _TOKENS = re.compile(
 
 
 class IPAError(ValueError):
-    """bophono emitted a symbol that has no espeak mnemonic (``strict`` mapping "
-    "only)."""
+    """bophono emitted a symbol that has no espeak mnemonic (``strict`` mapping
+    only)."""
 
 
 @lru_cache(maxsize=1)
@@ -147,8 +143,7 @@ def _converter():
 @lru_cache(maxsize=65536)
 def syllable_ipa(syllable: str) -> str:
     """bophono's Lhasa IPA for one syllable; '' if it cannot parse it (even after
-    normalising
-    letters of foreign words)."""
+    normalising letters of foreign words)."""
     with contextlib.redirect_stdout(io.StringIO()):  # bophono prints its warnings
         ipa = _converter().get_api(syllable)
         if not ipa:
@@ -192,17 +187,15 @@ def ipa_to_tokens(ipa: str, strict: bool = False) -> list[tuple[list[str], str]]
 
 
 def ipa_to_mnemonics(ipa: str, strict: bool = False) -> list[str]:
-    """espeak phoneme words for bophono IPA: one per syllable, ending with its tone "
-    "phoneme."""
+    """espeak phoneme words for bophono IPA: one per syllable, ending with its tone
+    phoneme."""
     return ["".join(tokens) + tone for tokens, tone in ipa_to_tokens(ipa, strict)]
 
 
 def tibetan_to_espeak(text: str) -> str:
     """espeak input for Tibetan text: syllables as ``[[...]]`` phoneme words, shad as a
-    pause,
-    digits (Tibetan or Arabic) and Latin as plain text for the cmn voice; no ``[[`` from
-    the
-    input survives. Unparsable syllables are skipped."""
+    pause, digits (Tibetan or Arabic) and Latin as plain text for the cmn voice; no
+    ``[[`` from the input survives. Unparsable syllables are skipped."""
     pieces: list[str] = []
     words: list[str] = []
     for m in _TOKENS.finditer(text.translate(_TIB_DIGITS)):
@@ -228,6 +221,6 @@ def tibetan_to_espeak(text: str) -> str:
 
 
 def count_syllables(text: str) -> int:
-    """Tibetan syllables in ``text`` (runs of letters between tsheg, shad and "
-    "spaces)."""
+    """Tibetan syllables in ``text`` (runs of letters between tsheg, shad and
+    spaces)."""
     return sum(1 for m in _TOKENS.finditer(text) if m.lastgroup == "syl")
