@@ -33,7 +33,8 @@ from mlcl_core.config import POOLING_KINDS, ExperimentConfig, NgramConfig, check
 from mlcl_core.corpora import Corpus
 from mlcl_core.encoders import build_text_encoder, pool
 from mlcl_core.outputs import Evaluation, FitResult, ModelOutput, SystemRun
-from mlcl_core.training import Trainer, seed_everything
+from mlcl_core.runtime import seed_everything
+from mlcl_core.training import Trainer
 
 
 # --------------------------------------------------------------------------- text
@@ -66,12 +67,12 @@ class TextClassifier(nn.Module):
         input_ids, attn = batch["input_ids"], batch["attention_mask"]  # (K, B, L)
         k, b, n_tok = input_ids.shape
         mask = attn.reshape(k * b, n_tok)  # (R, L)
+        # (R, L, D)
         states = self.encoder(
             input_ids=input_ids.reshape(k * b, n_tok), attention_mask=mask
-        ).last_hidden_state  # (R, L, D)
-        logits = self.classifier(
-            self.dropout(pool(states, mask, self.pooling))
-        )  # (R, C)
+        ).last_hidden_state
+        # (R, C)
+        logits = self.classifier(self.dropout(pool(states, mask, self.pooling)))
         y = batch["y"].repeat(k)  # (R,)
         group = torch.arange(k, device=y.device).repeat_interleave(b)  # (R,)
         loss = nn.functional.cross_entropy(logits.float(), y)

@@ -134,13 +134,14 @@ def collate(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
     # ...).
     tokens = [it["input_ids"][x] for x in range(k) for it in items]
     input_ids, mask = pad(tokens, value=items[0]["pad_id"], dtype=torch.long)
+    # (K, B, L)
     batch = {
         "ids": [it["id"] for it in items],
         "langs": tuple(langs),
         "y": torch.stack([it["y"] for it in items]),
         "input_ids": input_ids.view(k, b, -1),  # (K, B, L)
         "attention_mask": mask.long().view(k, b, -1),
-    }  # (K, B, L)
+    }
     if "audio_feats" in items[0]:
         feats, frames = pad([it["audio_feats"][x] for x in range(k) for it in items])
         batch["audio_feats"] = feats.view(k, b, *feats.shape[1:])  # (K, B, T, C)

@@ -40,9 +40,8 @@ def burmese_syllables(text: str) -> int:
     """Orthographic syllables of Burmese text (digits and Latin not included)."""
     count = 0
     for i, ch in enumerate(text):
-        if (
-            ch not in _MY_STARTS
-        ):  # a stacked consonant (after virama) does start a syllable
+        # a stacked consonant (after virama) does start a syllable
+        if ch not in _MY_STARTS:
             continue
         j = i + 1
         while j < len(text) and text[j] == _MY_SKIP:

@@ -205,9 +205,8 @@ class AudioEncoder(nn.Module):
         self.languages = tuple(languages)
         self.route = Route()
         for p in backbone.feature_extractor.parameters():
-            p.requires_grad_(
-                False
-            )  # always frozen: its output is cached once per corpus
+            # always frozen: its output is cached once per corpus
+            p.requires_grad_(False)
         if freeze_backbone:
             for p in backbone.parameters():
                 p.requires_grad_(False)
@@ -276,9 +275,8 @@ class AudioEncoder(nn.Module):
         var = ((wave - mean) ** 2 * wave_mask).sum(1, keepdim=True) / lengths[:, None]
         wave = (wave - mean) / torch.sqrt(var + 1e-7) * wave_mask
         conv = self.backbone.feature_extractor
-        frame_lengths = self.backbone._get_feat_extract_output_lengths(
-            lengths
-        ).long()  # (B,)
+        # (B,)
+        frame_lengths = self.backbone._get_feat_extract_output_lengths(lengths).long()
         t_max = int(frame_lengths.max())
         if self.backbone.config.feat_extract_norm == "group":
             feats = wave.new_zeros(wave.shape[0], t_max, self.feature_dim)  # (B, T, C)
@@ -287,9 +285,10 @@ class AudioEncoder(nn.Module):
                 feats[i, : one.shape[0]] = one
         else:
             feats = conv(wave).transpose(1, 2)[:, :t_max]  # (B, T, C)
+        # (B, T)
         feat_mask = (
             torch.arange(t_max, device=wave.device)[None, :] < frame_lengths[:, None]
-        )  # (B, T)
+        )
         return feats * feat_mask[..., None], feat_mask
 
     def forward(
@@ -309,9 +308,10 @@ class AudioEncoder(nn.Module):
             [],
         )
         hidden, _ = self.backbone.feature_projection(feats)  # (B, T, D)
+        # (B, T, D)
         frames = self.backbone.encoder(
             hidden, attention_mask=feat_mask
-        ).last_hidden_state  # (B, T, D)
+        ).last_hidden_state
         weights = feat_mask.unsqueeze(-1).to(frames.dtype)  # (B, T, 1)
         pooled = (frames * weights).sum(1) / weights.sum(1).clamp(min=1.0)  # (B, D)
         return frames, pooled
@@ -324,9 +324,8 @@ class AudioEncoder(nn.Module):
         """
         if not self.route.attention:
             return torch.zeros(0, len(self.languages))
-        mask = self.route.frame_mask.unsqueeze(-1).to(
-            self.route.attention[0].dtype
-        )  # (B, T, 1)
+        # (B, T, 1)
+        mask = self.route.frame_mask.unsqueeze(-1).to(self.route.attention[0].dtype)
         return torch.stack(
             [(a * mask).sum((0, 1)) / mask.sum() for a in self.route.attention]
         )
@@ -374,9 +373,8 @@ def build_audio_encoder(
                 cfg.name_or_path, layerdrop=0.0, mask_time_prob=0.0
             )
         )
-        with torch.random.fork_rng(
-            devices=[]
-        ):  # a fixed random "checkpoint"; the run's RNG is untouched
+        # a fixed random "checkpoint"; the run's RNG is untouched
+        with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.init_seed)
             backbone = Wav2Vec2Model(conf)
     return AudioEncoder(

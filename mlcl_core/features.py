@@ -157,13 +157,11 @@ def audio_features(
     feats_by_key: dict[AudioKey, torch.Tensor] = {}
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]
-        wave, wave_mask = pad(
-            [waves[i] for i in chunk], min_len=1, dtype=torch.float32
-        )  # (b, S)
+        # (b, S)
+        wave, wave_mask = pad([waves[i] for i in chunk], min_len=1, dtype=torch.float32)
         with torch.no_grad():
-            feats, feat_mask = audio_encoder.extract_features(
-                wave, wave_mask
-            )  # (b, T, C), (b, T)
+            # (b, T, C), (b, T)
+            feats, feat_mask = audio_encoder.extract_features(wave, wave_mask)
         for j, i in enumerate(chunk):
             lang, sid, _ = rows[i]
             n_frames = int(feat_mask[j].sum())
@@ -192,7 +190,6 @@ def _feature_key(
     for lang, sid, path in speech_table[["lang", "id", "path"]].itertuples(
         index=False, name=None
     ):
-        h.update(
-            f"{lang}\t{sid}\t{Path(path).name}\n".encode()
-        )  # cache file names are content hashes
+        # cache file names are content hashes
+        h.update(f"{lang}\t{sid}\t{Path(path).name}\n".encode())
     return h.hexdigest()[:32]

@@ -35,9 +35,8 @@ from torch import nn
 
 from mlcl_core.config import FusionConfig
 
-NEG = (
-    -10000.0
-)  # CM-BERT's additive mask: exp(-10000) underflows to exactly 0 in float32
+# CM-BERT's additive mask: exp(-10000) underflows to exactly 0 in float32
+NEG = -10000.0
 
 
 def word_token_mask(text_mask: torch.Tensor) -> torch.Tensor:
@@ -57,13 +56,11 @@ def segment_weights(word_mask: torch.Tensor, frame_mask: torch.Tensor) -> torch.
     non-word tokens and sentences without audio are zero."""
     n_frames = frame_mask.sum(-1, keepdim=True).float()  # (B, 1)
     n_words = word_mask.sum(-1, keepdim=True).clamp(min=1).float()  # (B, 1)
-    rank = (
-        word_mask.cumsum(-1) - 1
-    ).float()  # (B, L): 0-based index of each word token
+    # (B, L): 0-based index of each word token
+    rank = (word_mask.cumsum(-1) - 1).float()
     start = torch.floor(rank * n_frames / n_words)  # (B, L)
-    end = torch.maximum(
-        torch.floor((rank + 1) * n_frames / n_words), start + 1
-    )  # (B, L)
+    # (B, L)
+    end = torch.maximum(torch.floor((rank + 1) * n_frames / n_words), start + 1)
     idx = torch.arange(frame_mask.shape[1], device=frame_mask.device).float()  # (T,)
     w = (idx >= start.unsqueeze(-1)) & (idx < end.unsqueeze(-1))  # (B, L, T)
     w = w & word_mask.unsqueeze(-1) & frame_mask.bool().unsqueeze(1)
@@ -122,9 +119,10 @@ class TokenAudioAligner(nn.Module):
         cls &= text_mask[:, :1].bool()
         if self.align == "segments":
             w = segment_weights(words, frame_mask)  # (B, L, T)
+            # (B, T)
             clip_mean = frame_mask.float() / frame_mask.sum(-1, keepdim=True).clamp(
                 min=1
-            )  # (B, T)
+            )
             w = torch.where(cls.unsqueeze(-1), clip_mean.unsqueeze(1), w)
             return w.to(frames.dtype) @ frames  # (B, L, Da)
         has_audio = frame_mask.any(-1)  # (B,)
@@ -132,13 +130,14 @@ class TokenAudioAligner(nn.Module):
         # zero it below.
         keys_ok = frame_mask.clone()
         keys_ok[:, 0] |= ~has_audio
+        # (B, L, Da)
         audio, _ = self.attn(
             self.query(text_states),
             frames,
             frames,
             key_padding_mask=~keys_ok,
             need_weights=False,
-        )  # (B, L, Da)
+        )
         keep = (words | cls) & has_audio.unsqueeze(-1)  # (B, L)
         return audio * keep.unsqueeze(-1).to(audio.dtype)
 
@@ -179,9 +178,8 @@ class CMBertFusion(nn.Module):
         dropout)."""
         mask = text_mask.to(text_states.dtype)  # (B, L)
         xt = self.text_proj(text_states) * mask.unsqueeze(-1)  # (B, L, W)
-        norm = (
-            xt.flatten(1).norm(dim=-1).clamp(min=1e-6)
-        )  # (B,) over the sentence's real tokens
+        # (B,) over the sentence's real tokens
+        norm = xt.flatten(1).norm(dim=-1).clamp(min=1e-6)
         xt = xt / norm.sqrt().view(-1, 1, 1)
         xa = self.audio_proj(audio)  # (B, L, W)
         alpha_t = torch.relu(xt @ xt.transpose(1, 2))  # (B, L, L)
@@ -210,8 +208,7 @@ class CMBertFusion(nn.Module):
             fused: (B, L, Dt); classify from ``fused[:, 0]`` ([CLS]).
         """
         audio = self.aligner(text_states, text_mask, frames, frame_mask)  # (B, L, Da)
-        w_m = self.attn_dropout(
-            self.attention(text_states, text_mask, audio)
-        )  # (B, L, L)
+        # (B, L, L)
+        w_m = self.attn_dropout(self.attention(text_states, text_mask, audio))
         x_att = w_m @ text_states  # (B, L, Dt)
         return self.norm(self.out_dropout(self.out(x_att + text_states)))  # (B, L, Dt)

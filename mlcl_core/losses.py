@@ -150,8 +150,7 @@ def anchor_gradients(
         ``(loss, grad_pos, grad_negs (M,))``.
     """
     _check_tau(tau)
-    s = (
-        torch.cat([torch.tensor([pos_sim], dtype=neg_sims.dtype), neg_sims]) / tau
-    )  # (1 + M,)
+    # (1 + M,)
+    s = torch.cat([torch.tensor([pos_sim], dtype=neg_sims.dtype), neg_sims]) / tau
     p = torch.softmax(s, dim=0)
     return -torch.log_softmax(s, dim=0)[0], -(1 - p[0]) / tau, p[1:] / tau

@@ -184,9 +184,8 @@ def bootstrap_ci(
     draws = rng.integers(0, n_sent, size=(n_boot, n_sent))  # (B, U) sentence indices
     offsets = (np.arange(n_boot) * n_sent)[:, None]  # (B, 1)
     weights = np.bincount((draws + offsets).ravel(), minlength=n_boot * n_sent)
-    weights = weights.reshape(n_boot, n_sent).astype(
-        float
-    )  # (B, U) times each sentence drawn
+    # (B, U) times each sentence drawn
+    weights = weights.reshape(n_boot, n_sent).astype(float)
     hits, counts = weights @ correct.T, weights @ total.T  # (B, K)
     with np.errstate(invalid="ignore", divide="ignore"):
         acc = hits / counts  # (B, K); NaN where a language drew none of its sentences

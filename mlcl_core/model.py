@@ -150,16 +150,18 @@ class MLCLModel(nn.Module):
         input_ids, attn = batch["input_ids"], batch["attention_mask"]  # (K, B, L)
         k, b, n_tok = input_ids.shape
         # The text encoder is shared: one call over all K*B texts.
+        # (K*B, L, Dt)
         states = self.text_encoder(
             input_ids=input_ids.reshape(k * b, n_tok),
             attention_mask=attn.reshape(k * b, n_tok),
-        ).last_hidden_state  # (K*B, L, Dt)
+        ).last_hidden_state
         text_mask = attn.reshape(k * b, n_tok)
         frames, pooled, reg = [], [], states.new_zeros(())
         for x, lang in enumerate(langs):  # the adapters differ per language
+            # (B, T, Da), (B, Da)
             f, p = self.audio_encoder(
                 batch["audio_feats"][x], batch["audio_mask"][x], lang
-            )  # (B, T, Da), (B, Da)
+            )
             frames.append(f)
             pooled.append(p)
             reg = reg + self.audio_encoder.regularization(lang)
@@ -177,9 +179,8 @@ class MLCLModel(nn.Module):
         logits = self.classifier(pool(fused, text_mask, self.pooling))  # (K*B, C)
         y = batch["y"].repeat(k)  # (K*B,)
         group = torch.arange(k, device=y.device).repeat_interleave(b)  # (K*B,)
-        text_emb = self.text_head(pool(states, text_mask, self.pooling)).view(
-            k, b, -1
-        )  # (K, B, P)
+        # (K, B, P)
+        text_emb = self.text_head(pool(states, text_mask, self.pooling)).view(k, b, -1)
         speech_emb = self.speech_head(torch.cat(pooled)).view(k, b, -1)  # (K, B, P)
         ce = F.cross_entropy(logits.float(), y)
         alpha, beta, tau = self.loss_cfg.alpha, self.loss_cfg.beta, self.loss_cfg.tau

@@ -89,9 +89,8 @@ def tpe_search(
             "G": dev["G"],
         }
 
-    for _ in range(
-        len(trials.trials), max_evals
-    ):  # one at a time so every trial is saved
+    # one at a time so every trial is saved
+    for _ in range(len(trials.trials), max_evals):
         fmin(
             objective,
             search_space(),
@@ -185,7 +184,6 @@ def search_trials_path(
 ) -> Path:
     """Where :func:`search_mlcl` keeps the trials of a search over ``cfg`` (one file per
     config and seed, so searches over different data or encoders never mix)."""
-    base = replace(
-        cfg, loss=replace(cfg.loss, alpha=0.0, beta=0.0, tau=1.0)
-    )  # the searched values do not count
+    # the searched values do not count
+    base = replace(cfg, loss=replace(cfg.loss, alpha=0.0, beta=0.0, tau=1.0))
     return Path(results_dir) / experiment / f"trials-{run_id('search', base, seed)}.pkl"

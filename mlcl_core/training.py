@@ -34,7 +34,6 @@ per-language accuracy, M and G computed from them.
 from __future__ import annotations
 
 import copy
-import random
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Protocol
@@ -45,7 +44,13 @@ from torch import nn
 
 from mlcl_core.config import TrainConfig
 from mlcl_core.outputs import Evaluation, FitResult, ModelOutput, move_to
-from mlcl_core.storage import atomic_path
+from mlcl_core.runtime import (
+    load_checkpoint,
+    resolve_device,
+    restore_rng,
+    save_checkpoint,
+    seed_everything,
+)
 
 CHECKPOINT_NAME = "checkpoint.pt"
 
@@ -57,25 +62,6 @@ class Adversary(Protocol):
     def attack(
         self, model: nn.Module, batch: dict, loss_fn: Callable[[], torch.Tensor]
     ) -> None: ...
-
-
-def seed_everything(seed: int) -> None:
-    """Seed python, numpy and torch (all devices) so a run can be repeated."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def resolve_device(device: str) -> torch.device:
-    """``auto`` means CUDA when present, else CPU; ``cuda`` without a GPU is an
-    error."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(
-            f"device={device!r} but no CUDA device is available; use 'auto' or 'cpu'"
-        )
-    return torch.device(device)
 
 
 def _row_ids(batch: dict, out: ModelOutput) -> list[str]:
@@ -211,9 +197,8 @@ class Trainer:
             getattr(loader, "sampler", None),
             getattr(loader, "batch_sampler", None),
         ):
-            if hasattr(
-                sampler, "set_epoch"
-            ):  # samplers that order batches by (seed, epoch)
+            # samplers that order batches by (seed, epoch)
+            if hasattr(sampler, "set_epoch"):
                 sampler.set_epoch(epoch)
 
     # ----------------------------------------------------------------- checkpoints
@@ -226,43 +211,14 @@ class Trainer:
 
     def _save_checkpoint(self, state: dict[str, Any]) -> None:
         path = self._checkpoint_path()
-        if path is None:
-            return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        payload = {
-            **state,
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "rng": {
-                "torch": torch.get_rng_state(),
-                "numpy": np.random.get_state(),
-                "python": random.getstate(),
-                "cuda": torch.cuda.get_rng_state_all()
-                if torch.cuda.is_available()
-                else None,
-            },
-        }
-        with atomic_path(
-            path
-        ) as tmp:  # a kill leaves the old checkpoint or the new one
-            torch.save(payload, tmp)
+        if path is not None:
+            save_checkpoint(path, state, self.model, self.optimizer)
 
     def _load_checkpoint(self) -> dict[str, Any] | None:
         path = self._checkpoint_path()
         if path is None or not path.is_file():
             return None
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-        self.model.load_state_dict(ckpt["model"])
-        self.optimizer.load_state_dict(ckpt["optimizer"])
-        return ckpt
-
-    @staticmethod
-    def _restore_rng(rng: dict[str, Any]) -> None:
-        torch.set_rng_state(rng["torch"])
-        np.random.set_state(rng["numpy"])
-        random.setstate(rng["python"])
-        if rng.get("cuda") is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(rng["cuda"])
+        return load_checkpoint(path, self.model, self.optimizer)
 
     # ----------------------------------------------------------------- training
     def _train_step(self, batch: dict) -> ModelOutput:
@@ -325,20 +281,18 @@ class Trainer:
             }
             resumed_from = None
         if state["bad_epochs"] >= self.cfg.patience:
-            state["epoch"] = (
-                self.cfg.num_epochs
-            )  # the checkpointed run had already stopped early
+            # the checkpointed run had already stopped early
+            state["epoch"] = self.cfg.num_epochs
         while state["epoch"] < self.cfg.num_epochs:
             epoch, skip = state["epoch"], state["step"]
             epoch_start = time.perf_counter()
             self._seed_epoch(train_loader, epoch)
             iterator = iter(train_loader)
-            for _ in range(
-                skip
-            ):  # a mid-epoch checkpoint: replay the same order up to it
+            # a mid-epoch checkpoint: replay the same order up to it
+            for _ in range(skip):
                 next(iterator)
             if skip:
-                self._restore_rng(ckpt["rng"])
+                restore_rng(ckpt["rng"])
             self.model.train()
             total = len(train_loader) if hasattr(train_loader, "__len__") else None
             bar = tqdm(

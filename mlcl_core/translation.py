@@ -216,9 +216,8 @@ class OpenAITranslator:
                 raise ValueError(f"text of id {idx} is empty; nothing to translate")
         cache = self.cache(source, target)
         todo: list[int] = []
-        queued: set[str] = (
-            set()
-        )  # send each distinct text once, even when the corpus repeats one
+        # send each distinct text once, even when the corpus repeats one
+        queued: set[str] = set()
         for i, text in enumerate(texts):
             if text not in queued and cache.get(text) is None:
                 queued.add(text)
@@ -239,9 +238,8 @@ class OpenAITranslator:
         content = self._request(texts, ids, source, target)
         out = _parse_array(content, len(texts))
         if out is None and len(texts) == 1:
-            out = [
-                content.strip()
-            ]  # a single sentence may come back without the JSON array
+            # a single sentence may come back without the JSON array
+            out = [content.strip()]
         if out is None:
             return [
                 self._translate_batch([t], [i], source, target)[0]

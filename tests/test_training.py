@@ -14,7 +14,8 @@ import pytest
 import torch
 
 from mlcl_core.config import TrainConfig
-from mlcl_core.training import Evaluation, Trainer, resolve_device
+from mlcl_core.runtime import resolve_device
+from mlcl_core.training import Evaluation, Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -67,7 +68,8 @@ RUN = textwrap.dedent('''
     sys.path.insert(0, sys.argv[1])
     from toy import Toy, loaders
     from mlcl_core.config import TrainConfig
-    from mlcl_core.training import Trainer, seed_everything
+    from mlcl_core.runtime import seed_everything
+    from mlcl_core.training import Trainer
 
     ckpt_dir, kill_at, every, out = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
     torch.set_num_threads(1)

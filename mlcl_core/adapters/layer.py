@@ -143,9 +143,10 @@ class LayerAdapters(nn.Module):
             return self.shared(h)
         if route.mode == "single":
             return self.per_lang[route.lang](h)
+        # (B,T,N,D)
         deltas = torch.stack(
             [self.per_lang[lang].delta(h) for lang in self.languages], dim=2
-        )  # (B,T,N,D)
+        )
         fused, alpha = self.fusion(h, deltas)
         route.attention.append(alpha)
         return fused

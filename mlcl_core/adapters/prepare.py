@@ -176,9 +176,8 @@ def _prepare_simadapter(
             cfg.prepare_steps,
             cfg.prepare_lr,
         )
-    for (
-        b
-    ) in blocks:  # the language adapters are done: from now on only the fusion trains
+    # the language adapters are done: from now on only the fusion trains
+    for b in blocks:
         b.per_lang.requires_grad_(False)
     encoder.set_mode("fusion")
     head = nn.Linear(encoder.hidden_size, num_labels).to(_device(encoder))
@@ -279,9 +278,8 @@ def prepare_adapters(
     data = {lang: _cycle(batches_by_lang[lang]) for lang in audio_encoder.languages}
     was_training = audio_encoder.training
     audio_encoder.train()
-    with torch.random.fork_rng(
-        devices=[]
-    ):  # heads and dropout draw from a seeded, private stream
+    # heads and dropout draw from a seeded, private stream
+    with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         prepare = (
             _prepare_simadapter if cfg.kind == "simadapter" else _prepare_metaadapter

@@ -44,9 +44,8 @@ def _read_table(path: Path) -> tuple[pd.DataFrame, list[str]]:
     if suffix in (".parquet", ".pq"):
         try:
             frame = pd.read_parquet(path)
-        except (
-            Exception
-        ) as err:  # pyarrow raises several types for a file that is not parquet
+        # pyarrow raises several types for a file that is not parquet
+        except Exception as err:
             raise CorpusError(f"{path}: cannot read parquet: {err}") from err
         where = [f"{path}: row {i}" for i in range(len(frame))]
         frame = frame.astype(object).where(frame.notna(), None)
@@ -91,9 +90,8 @@ def _stratified_split(
     for lab in sorted(by_label):
         rows = np.array(by_label[lab])[rng.permutation(len(by_label[lab]))]
         n_dev, n_test = (int(round(len(rows) * r)) for r in ratios[1:])
-        n_dev = min(
-            n_dev, max(len(rows) - 1 - n_test, 0)
-        )  # keep at least one training row
+        # keep at least one training row
+        n_dev = min(n_dev, max(len(rows) - 1 - n_test, 0))
         for k, i in enumerate(rows):
             split[i] = (
                 "test" if k < n_test else "dev" if k < n_test + n_dev else "train"

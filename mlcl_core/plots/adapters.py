@@ -43,9 +43,8 @@ def plot_parameter_counts(table: pd.DataFrame, kind: str) -> plt.Figure:
         )
         ax.set_yticks(y, part["component"])
         ax.set_xscale("log")
-        ax.set_xlim(
-            part["total"].min() / 4, part["total"].max() * 6
-        )  # room for the smallest bar and the labels
+        # room for the smallest bar and the labels
+        ax.set_xlim(part["total"].min() / 4, part["total"].max() * 6)
         ax.set_xlabel("parameters")
         ax.set_title(f"{profile} geometry, {kind}")
         for yi, total in zip(y, part["total"]):
@@ -75,9 +74,8 @@ def plot_attention_heatmaps(
         image = ax.imshow(weights[:, layer, :], vmin=vmin, vmax=vmax, cmap="viridis")
         for i in range(len(languages)):
             for j in range(len(languages)):
-                bright = (
-                    weights[i, layer, j] > (vmin + vmax) / 2
-                )  # dark text on the bright end of viridis
+                # dark text on the bright end of viridis
+                bright = weights[i, layer, j] > (vmin + vmax) / 2
                 ax.text(
                     j,
                     i,

@@ -86,9 +86,8 @@ class EspeakLib:
         self._lock = threading.Lock()
         self._chunks: list[np.ndarray] = []
         self._phonemes: list[str] = []
-        self._callback = _CALLBACK(
-            self._collect
-        )  # kept referenced: the library holds the pointer
+        # kept referenced: the library holds the pointer
+        self._callback = _CALLBACK(self._collect)
         self._lib.espeak_SetSynthCallback(self._callback)
         self._voice: str | None = None
 

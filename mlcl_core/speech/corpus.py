@@ -145,9 +145,8 @@ def _run_chunks(
                     results += fut.result()  # re-raises a worker's SynthesisError here
                     bar.update(futures[fut])
             except BaseException:
-                pool.shutdown(
-                    wait=True, cancel_futures=True
-                )  # finished files stay in the cache
+                # finished files stay in the cache
+                pool.shutdown(wait=True, cancel_futures=True)
                 raise
         return results
     finally:

@@ -68,9 +68,8 @@ class MmsBackend(SpeechBackend):
     def _synthesize(self, text: str, lang: str, text_id: str) -> np.ndarray:
         model, tokenizer = self._model(self.voice(lang))
         inputs = tokenizer(text, return_tensors="pt").to(self.device)
-        if (
-            inputs["input_ids"].shape[1] == 0
-        ):  # empty text, or no character in the model's vocabulary
+        # empty text, or no character in the model's vocabulary
+        if inputs["input_ids"].shape[1] == 0:
             return np.zeros(0, np.float32)
         self._torch.manual_seed(self.seed)
         with self._torch.no_grad():

@@ -29,9 +29,8 @@ def with_retries(
             return call()
         except ValueError:
             raise
-        except (
-            Exception
-        ) as err:  # network stacks raise many types; all are worth a retry
+        # network stacks raise many types; all are worth a retry
+        except Exception as err:
             last = err
             if attempt < retries:
                 sleep(backoff * 2**attempt)

@@ -161,9 +161,8 @@ def ipa_to_tokens(ipa: str, strict: bool = False) -> list[tuple[list[str], str]]
     for part in ipa.replace(".ɪ", "ɪ").split("."):
         out: list[str] = []
         tone, i = "", 0
-        nasal_coda = (
-            "ŋ" in part or "n̚" in part
-        )  # then the nasalised vowel needs no extra N
+        # then the nasalised vowel needs no extra N
+        nasal_coda = "ŋ" in part or "n̚" in part
         while i < len(part):
             tone_key = next((t for t in _TONE_KEYS if part.startswith(t, i)), None)
             if tone_key:
@@ -202,9 +201,8 @@ def tibetan_to_espeak(text: str) -> str:
         if m.lastgroup == "syl":
             words.extend(ipa_to_mnemonics(syllable_ipa(m.group())))
             continue
-        if (
-            m.lastgroup == "skip"
-        ):  # tsheg, spaces, other signs: the phoneme block goes on
+        # tsheg, spaces, other signs: the phoneme block goes on
+        if m.lastgroup == "skip":
             continue
         if words:
             pieces.append("[[" + " ".join(words) + "]]")
