@@ -53,6 +53,30 @@ def move_to(batch: Any, device: torch.device | str) -> Any:
     return batch
 
 
+def row_ids(batch: dict, out: ModelOutput) -> list[str]:
+    """Sentence id of every row of ``out``.
+
+    A model may say it directly (``extras["row_ids"]``); otherwise rows are taken to be
+    language-major (row r = language r // B, sentence r % B), which is checked against
+    ``out.group`` so a model with another layout fails loudly instead of mislabelling.
+    """
+    if "row_ids" in out.extras:
+        return [str(i) for i in out.extras["row_ids"]]
+    ids = [str(i) for i in batch.get("ids", [])]
+    rows, b = len(out.y), len(ids)
+    if b == 0 or rows % b:
+        raise ValueError(
+            f"cannot map {rows} rows to the batch's {b} ids; return extras['row_ids'] "
+            "from the model"
+        )
+    expected = torch.arange(rows, device=out.group.device) // b
+    if not torch.equal(out.group.long(), expected):
+        raise ValueError(
+            "rows are not language-major; return extras['row_ids'] from the model"
+        )
+    return ids * (rows // b)
+
+
 @dataclass
 class Evaluation:
     """Predictions on one split, one row per (sentence, language), and their summary."""

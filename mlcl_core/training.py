@@ -43,7 +43,7 @@ import torch
 from torch import nn
 
 from mlcl_core.config import TrainConfig
-from mlcl_core.outputs import Evaluation, FitResult, ModelOutput, move_to
+from mlcl_core.outputs import Evaluation, FitResult, ModelOutput, move_to, row_ids
 from mlcl_core.runtime import (
     load_checkpoint,
     resolve_device,
@@ -62,30 +62,6 @@ class Adversary(Protocol):
     def attack(
         self, model: nn.Module, batch: dict, loss_fn: Callable[[], torch.Tensor]
     ) -> None: ...
-
-
-def _row_ids(batch: dict, out: ModelOutput) -> list[str]:
-    """Sentence id of every row of ``out``.
-
-    A model may say it directly (``extras["row_ids"]``); otherwise rows are taken to be
-    language-major (row r = language r // B, sentence r % B), which is checked against
-    ``out.group`` so a model with another layout fails loudly instead of mislabelling.
-    """
-    if "row_ids" in out.extras:
-        return [str(i) for i in out.extras["row_ids"]]
-    ids = [str(i) for i in batch.get("ids", [])]
-    rows, b = len(out.y), len(ids)
-    if b == 0 or rows % b:
-        raise ValueError(
-            f"cannot map {rows} rows to the batch's {b} ids; return extras['row_ids'] "
-            "from the model"
-        )
-    expected = torch.arange(rows, device=out.group.device) // b
-    if not torch.equal(out.group.long(), expected):
-        raise ValueError(
-            "rows are not language-major; return extras['row_ids'] from the model"
-        )
-    return ids * (rows // b)
 
 
 class Trainer:
@@ -394,7 +370,7 @@ class Trainer:
             out = self._forward(batch)
             names = list(batch["langs"])
             languages.update(dict.fromkeys(names))
-            ids += _row_ids(batch, out)
+            ids += row_ids(batch, out)
             langs += [names[g] for g in out.group.tolist()]
             ys.append(out.y.cpu())
             y_hats.append(out.logits.float().argmax(-1).cpu())
