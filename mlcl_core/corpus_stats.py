@@ -22,6 +22,8 @@ from typing import Sequence
 
 import pandas as pd
 
+from mlcl_core.corpora import Corpus
+
 TOKEN_UNITS = {
     "Hans": "Han characters",
     "Hant": "Han characters",
@@ -77,7 +79,9 @@ def count_chars(text: str) -> int:
 
 
 def table1(
-    corpus, audio: pd.DataFrame | None = None, languages: Sequence[str] | None = None
+    corpus: Corpus,
+    audio: pd.DataFrame | None = None,
+    languages: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """The paper's Table 1 per language: texts, average tokens (and their unit), average
     characters, and hours and mean seconds of speech from ``audio`` (a

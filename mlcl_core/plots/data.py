@@ -9,10 +9,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from mlcl_core.corpora import SPLITS, language_name
+from mlcl_core.corpora import SPLITS, Corpus, language_name
+from mlcl_core.speech.base import SAMPLE_RATE
 
 
-def plot_label_distribution(corpus) -> plt.Figure:
+def plot_label_distribution(corpus: Corpus) -> plt.Figure:
     """Bar chart: sentences per label, one bar group per label, one bar per split."""
     counts = (
         corpus.table.groupby(["label", "split"])
@@ -88,7 +89,7 @@ def plot_duration_vs_syllables(
     return fig, float(slope), r
 
 
-def audio_table(rows: Sequence[dict], rate: int = 16_000) -> str:
+def audio_table(rows: Sequence[dict], rate: int = SAMPLE_RATE) -> str:
     """HTML table with one row per item (``label``, ``text``, ``wave``): the text and an
     audio player with the wave embedded, for ``IPython.display.HTML``."""
     from IPython.display import Audio

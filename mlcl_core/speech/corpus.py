@@ -13,6 +13,8 @@ from typing import Any, Sequence
 
 import pandas as pd
 
+from mlcl_core.corpora import Corpus
+
 from .base import SAMPLE_RATE, SpeechBackend, SynthesisError, get_backend
 from .cache import SpeechCache, cache_key
 
@@ -52,7 +54,7 @@ def _work(jobs: list[Job]) -> list[tuple[str, float, bool]]:
 
 
 def plan_jobs(
-    corpus, backend: SpeechBackend, languages: Sequence[str]
+    corpus: Corpus, backend: SpeechBackend, languages: Sequence[str]
 ) -> tuple[pd.DataFrame, list[Job]]:
     """The output table (without ``seconds``) and the distinct jobs it needs."""
     version = backend.version
@@ -79,7 +81,7 @@ def plan_jobs(
 
 
 def synthesize_corpus(
-    corpus,
+    corpus: Corpus,
     backend: str = "espeak",
     cache_dir: str = "~/.cache/mlcl/speech",
     workers: int = 2,
@@ -154,7 +156,10 @@ def _run_chunks(
 
 
 def corpus_audio(
-    corpus, speech_cfg, languages: Sequence[str] | None = None, progress: bool = True
+    corpus: Corpus,
+    speech_cfg: SpeechConfig,
+    languages: Sequence[str] | None = None,
+    progress: bool = True,
 ) -> pd.DataFrame:
     """:func:`synthesize_corpus` driven by a :class:`~mlcl_core.config.SpeechConfig`."""
     opts = {"url": speech_cfg.marytts_url} if speech_cfg.backend == "marytts" else {}
@@ -170,7 +175,7 @@ def corpus_audio(
 
 
 def synthesis_speed(
-    corpus,
+    corpus: Corpus,
     n: int = 60,
     backend: str = "espeak",
     workers: int = 2,
