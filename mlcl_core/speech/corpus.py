@@ -13,6 +13,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
+from mlcl_core.config import SpeechConfig
 from mlcl_core.corpora import Corpus
 
 from .base import SAMPLE_RATE, SpeechBackend, SynthesisError, get_backend
