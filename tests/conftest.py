@@ -1,5 +1,6 @@
-"""Shared fixtures and helpers: the repository root, a papermill runner for chapter smoke
-runs, and a stand-in audio extractor with fake waves for the feature and batching tests."""
+"""Shared fixtures and helpers: the repository root, a papermill runner for chapter
+smoke runs, and a stand-in audio extractor with fake waves for the feature and batching
+tests."""
 
 from __future__ import annotations
 
@@ -24,8 +25,9 @@ def repo_root() -> Path:
 
 @pytest.fixture
 def run_chapter(tmp_path):
-    """Execute ``book/<name>.ipynb`` with papermill and the given parameters; returns the
-    executed notebook (nbformat node). Runs from the repository root, like the book build."""
+    """Execute ``book/<name>.ipynb`` with papermill and the given parameters; returns
+    the executed notebook (nbformat node). Runs from the repository root, like the book
+    build."""
     import nbformat
     import papermill as pm
 
@@ -34,8 +36,14 @@ def run_chapter(tmp_path):
         cwd = os.getcwd()
         os.chdir(ROOT)
         try:
-            pm.execute_notebook(str(ROOT / "book" / f"{name}.ipynb"), str(out), parameters=params,
-                                kernel_name="python3", progress_bar=False, cwd=str(ROOT / "book"))
+            pm.execute_notebook(
+                str(ROOT / "book" / f"{name}.ipynb"),
+                str(out),
+                parameters=params,
+                kernel_name="python3",
+                progress_bar=False,
+                cwd=str(ROOT / "book"),
+            )
         finally:
             os.chdir(cwd)
         return nbformat.read(out, as_version=4)
@@ -53,16 +61,26 @@ class FrameExtractor:
         b, s = wave.shape
         t = s // 320
         frames = wave[:, : t * 320].reshape(b, t, 320)
-        feats = torch.stack([frames.mean(-1), frames.std(-1), torch.full((b, t), float(s))],
-                            dim=-1)
+        feats = torch.stack(
+            [frames.mean(-1), frames.std(-1), torch.full((b, t), float(s))], dim=-1
+        )
         feat_mask = wave_mask[:, : t * 320].reshape(b, t, 320).all(-1)
         return feats, feat_mask
 
 
 def fake_speech_table(corpus, languages) -> pd.DataFrame:
     """A speech table with a path ``<lang>/<id>`` per sentence and language."""
-    rows = [{"id": str(sid), "split": "x", "lang": lang, "path": f"{lang}/{sid}", "seconds": 0.0}
-            for lang in languages for sid in corpus.table["id"]]
+    rows = [
+        {
+            "id": str(sid),
+            "split": "x",
+            "lang": lang,
+            "path": f"{lang}/{sid}",
+            "seconds": 0.0,
+        }
+        for lang in languages
+        for sid in corpus.table["id"]
+    ]
     return pd.DataFrame(rows)
 
 

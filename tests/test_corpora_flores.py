@@ -1,4 +1,5 @@
-"""corpora.flores: the official Flores-200 layout as a labelled corpus, and its errors."""
+"""corpora.flores: the official Flores-200 layout as a labelled corpus, and its
+errors."""
 
 from __future__ import annotations
 
@@ -9,22 +10,33 @@ import pytest
 from mlcl_core import corpora
 from mlcl_core.corpora import CorpusError, load_corpus, load_flores200
 
-# ---------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------
 # Flores-200
 
 META_HEADER = "URL\tdomain\ttopic\thas_image\thas_hyperlink\n"
 
 
-def _write_flores(root: Path, n_dev: int = 10, n_devtest: int = 4,
-                  languages: tuple[str, ...] = ("zho_Hans", "bod_Tibt", "mya_Mymr")) -> Path:
+def _write_flores(
+    root: Path,
+    n_dev: int = 10,
+    n_devtest: int = 4,
+    languages: tuple[str, ...] = ("zho_Hans", "bod_Tibt", "mya_Mymr"),
+) -> Path:
     domains = ["wikinews", "wikivoyage", "wikijunior"]
     for part, n in (("dev", n_dev), ("devtest", n_devtest)):
         (root / part).mkdir(parents=True, exist_ok=True)
-        rows = [f"https://x/{part}/{i}\t{domains[i % 3]}\ttopic{i % 2}\t0\t0\n" for i in range(n)]
-        (root / f"metadata_{part}.tsv").write_text(META_HEADER + "".join(rows), encoding="utf-8")
+        rows = [
+            f"https://x/{part}/{i}\t{domains[i % 3]}\ttopic{i % 2}\t0\t0\n"
+            for i in range(n)
+        ]
+        (root / f"metadata_{part}.tsv").write_text(
+            META_HEADER + "".join(rows), encoding="utf-8"
+        )
         for lang in languages:
             lines = [f"{lang} {part} sentence {i + 1}\n" for i in range(n)]
-            (root / part / f"{lang}.{part}").write_text("".join(lines), encoding="utf-8")
+            (root / part / f"{lang}.{part}").write_text(
+                "".join(lines), encoding="utf-8"
+            )
     return root
 
 
@@ -36,7 +48,12 @@ def test_flores_loads_with_documented_split(tmp_path):
     # dev lines 5 and 10 -> dev; the other 8 dev lines -> train; all of devtest -> test.
     assert [len(c.split(s)) for s in corpora.SPLITS] == [8, 2, 4]
     assert list(c.split("dev")["id"]) == ["dev-5", "dev-10"]
-    assert list(c.split("test")["id"]) == ["devtest-1", "devtest-2", "devtest-3", "devtest-4"]
+    assert list(c.split("test")["id"]) == [
+        "devtest-1",
+        "devtest-2",
+        "devtest-3",
+        "devtest-4",
+    ]
     row = c.split("dev").iloc[0]
     assert row["zho_Hans"] == "zho_Hans dev sentence 5"
     assert row["mya_Mymr"] == "mya_Mymr dev sentence 5"
@@ -47,7 +64,12 @@ def test_flores_topic_labels_and_load_corpus(tmp_path):
     root = _write_flores(tmp_path)
     c = load_flores200(root, ["bod_Tibt"], label_column="topic")
     assert c.labels == ("topic0", "topic1")
-    assert [len(c.split(s)) for s in corpora.SPLITS] == [9, 1, 4]  # default dev_every=10
+    # default dev_every=10
+    assert [len(c.split(s)) for s in corpora.SPLITS] == [
+        9,
+        1,
+        4,
+    ]
     via_name = load_corpus("flores200", root, ["bod_Tibt", "zho_Hans"], subset=2)
     assert [len(via_name.split(s)) for s in corpora.SPLITS] == [2, 1, 2]
 
@@ -80,7 +102,9 @@ def test_flores_misaligned_line_counts(tmp_path):
     root = _write_flores(tmp_path)
     path = root / "dev" / "bod_Tibt.dev"
     path.write_text("only\ntwo\n", encoding="utf-8")
-    with pytest.raises(CorpusError, match="2 sentences but .*metadata_dev.tsv has 10 rows") as err:
+    with pytest.raises(
+        CorpusError, match="2 sentences but .*metadata_dev.tsv has 10 rows"
+    ) as err:
         load_flores200(root, ["zho_Hans", "bod_Tibt"])
     assert str(path) in str(err.value)
 
@@ -94,11 +118,18 @@ def test_flores_empty_text_names_line(tmp_path):
     assert f"{path}:2:" in str(err.value)
 
 
-@pytest.mark.parametrize("content,where,match", [
-    ("URL\tdomain\ttopic\n", ":1:", "expected header"),
-    (META_HEADER + "u\twikinews\tt\t0\n", ":2:", "expected 5 tab-separated columns"),
-    (META_HEADER + "u\twikinews\tt\t0\t0\nu\t\tt\t0\t0\n", ":3:", "empty domain"),
-])
+@pytest.mark.parametrize(
+    "content,where,match",
+    [
+        ("URL\tdomain\ttopic\n", ":1:", "expected header"),
+        (
+            META_HEADER + "u\twikinews\tt\t0\n",
+            ":2:",
+            "expected 5 tab-separated columns",
+        ),
+        (META_HEADER + "u\twikinews\tt\t0\t0\nu\t\tt\t0\t0\n", ":3:", "empty domain"),
+    ],
+)
 def test_flores_bad_metadata(tmp_path, content, where, match):
     root = _write_flores(tmp_path)
     path = root / "metadata_devtest.tsv"
@@ -126,4 +157,3 @@ def test_flores_bad_arguments(tmp_path):
         load_flores200(root, ["zho_Hans"], dev_every=1)
     with pytest.raises(CorpusError, match="directory not found"):
         load_flores200(tmp_path / "nowhere", ["zho_Hans"])
-

@@ -1,4 +1,5 @@
-"""corpora.sib200 and the Corpus type: the embedded copy, user copies, and their errors."""
+"""corpora.sib200 and the Corpus type: the embedded copy, user copies, and their
+errors."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ EMBEDDED = corpora.embedded_sib200_dir()
 ALL_FOUR = ("zho_Hans", "bod_Tibt", "mya_Mymr", "eng_Latn")
 
 
-# ---------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------
 # SIB-200, embedded copy
 
 
@@ -36,7 +37,9 @@ def test_embedded_sib200_sizes_and_labels():
 def test_embedded_sib200_ids_aligned_across_languages(split):
     c = load_sib200(languages=ALL_FOUR)
     for lang in ALL_FOUR:
-        raw = pd.read_csv(EMBEDDED / lang / f"{split}.tsv", sep="\t", dtype=str, keep_default_na=False)
+        raw = pd.read_csv(
+            EMBEDDED / lang / f"{split}.tsv", sep="\t", dtype=str, keep_default_na=False
+        )
         assert list(raw["index_id"]) == list(c.split(split)["id"])
         assert list(raw["category"]) == list(c.split(split)["label"])
         assert list(raw["text"].str.strip()) == list(c.split(split)[lang])
@@ -72,7 +75,7 @@ def test_any_sib200_language_directory(tmp_path):
     assert load_corpus("sib200", root, ["fra_Latn"], subset=3).table.shape == (9, 4)
 
 
-# ---------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------
 # SIB-200, malformed user copies
 
 HEADER = "index_id\tcategory\ttext\n"
@@ -90,7 +93,8 @@ def _write_sib(root: Path, files: dict[str, dict[str, str]]) -> Path:
 
 def _good(text_prefix: str) -> dict[str, str]:
     return {
-        "train": f"1\tsports\t{text_prefix} one\n2\thealth\t{text_prefix} two\n3\tsports\t{text_prefix} three\n",
+        "train": f"1\tsports\t{text_prefix} one\n2\thealth\t{text_prefix} "
+        f"two\n3\tsports\t{text_prefix} three\n",
         "dev": f"4\thealth\t{text_prefix} four\n",
         "test": f"5\tsports\t{text_prefix} five\n6\thealth\t{text_prefix} six\n",
     }
@@ -115,16 +119,43 @@ def _corrupt(sib: Path, lang: str, split: str, body: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("body,where,match", [
-    ("1\tsports\tb one\n3\thealth\tb two\n2\tsports\tb three\n", ":3:", "id 3 is misaligned"),
-    ("1\tsports\tb one\n2\thealth\t  \n3\tsports\tb three\n", ":3:", "empty text"),
-    ("1\tsports\tb one\n2\tcooking\tb two\n3\tsports\tb three\n", ":3:", "unknown label 'cooking'"),
-    ("1\tsports\tb one\n2\thealth\tb two\textra\n3\tsports\tb three\n", ":3:", "expected 3 tab-separated columns"),
-    ("1\tsports\tb one\n2\thealth\n3\tsports\tb three\n", ":3:", "expected 3 tab-separated columns"),
-    ("1\tsports\tb one\n1\thealth\tb two\n3\tsports\tb three\n", ":3:", "duplicate index_id 1"),
-    ("1\tsports\tb one\n2\tsports\tb two\n3\tsports\tb three\n", ":3:", "label 'sports' for id 2 differs"),
-    ("1\tsports\tb one\n2\thealth\tb two\n", ": ", "2 rows but"),
-])
+@pytest.mark.parametrize(
+    "body,where,match",
+    [
+        (
+            "1\tsports\tb one\n3\thealth\tb two\n2\tsports\tb three\n",
+            ":3:",
+            "id 3 is misaligned",
+        ),
+        ("1\tsports\tb one\n2\thealth\t  \n3\tsports\tb three\n", ":3:", "empty text"),
+        (
+            "1\tsports\tb one\n2\tcooking\tb two\n3\tsports\tb three\n",
+            ":3:",
+            "unknown label 'cooking'",
+        ),
+        (
+            "1\tsports\tb one\n2\thealth\tb two\textra\n3\tsports\tb three\n",
+            ":3:",
+            "expected 3 tab-separated columns",
+        ),
+        (
+            "1\tsports\tb one\n2\thealth\n3\tsports\tb three\n",
+            ":3:",
+            "expected 3 tab-separated columns",
+        ),
+        (
+            "1\tsports\tb one\n1\thealth\tb two\n3\tsports\tb three\n",
+            ":3:",
+            "duplicate index_id 1",
+        ),
+        (
+            "1\tsports\tb one\n2\tsports\tb two\n3\tsports\tb three\n",
+            ":3:",
+            "label 'sports' for id 2 differs",
+        ),
+        ("1\tsports\tb one\n2\thealth\tb two\n", ": ", "2 rows but"),
+    ],
+)
 def test_sib_bad_rows_name_file_and_line(sib, body, where, match):
     path = _corrupt(sib, "bbb_Latn", "train", body)
     with pytest.raises(CorpusError, match=match) as err:
@@ -138,13 +169,17 @@ def test_sib_wrong_header(sib):
     with pytest.raises(CorpusError, match="expected header") as err:
         load_sib200(sib, ["aaa_Latn", "bbb_Latn"])
     assert f"{path}:1:" in str(err.value)
-    path.write_text("index_id\tcategory\ttext\textra\n4\thealth\tb four\tx\n", encoding="utf-8")
+    path.write_text(
+        "index_id\tcategory\ttext\textra\n4\thealth\tb four\tx\n", encoding="utf-8"
+    )
     with pytest.raises(CorpusError, match="expected header"):
         load_sib200(sib, ["aaa_Latn", "bbb_Latn"])
 
 
 def test_sib_unknown_language(sib):
-    with pytest.raises(CorpusError, match=r"unknown language\(s\) \['ccc_Latn'\]") as err:
+    with pytest.raises(
+        CorpusError, match=r"unknown language\(s\) \['ccc_Latn'\]"
+    ) as err:
         load_sib200(sib, ["aaa_Latn", "ccc_Latn"])
     assert "aaa_Latn" in str(err.value)  # it lists what the corpus has
 
@@ -165,7 +200,9 @@ def test_sib_id_in_two_splits(sib):
 
 def test_sib_tolerates_bom_and_trailing_blank_line(sib):
     path = sib / "bbb_Latn" / "test.tsv"
-    path.write_text("\ufeff" + HEADER + "5\tsports\tb five\n6\thealth\tb six\n\n", encoding="utf-8")
+    path.write_text(
+        "\ufeff" + HEADER + "5\tsports\tb five\n6\thealth\tb six\n\n", encoding="utf-8"
+    )
     c = load_sib200(sib, ["aaa_Latn", "bbb_Latn"])
     assert list(c.split("test")["bbb_Latn"]) == ["b five", "b six"]
 
@@ -181,13 +218,13 @@ def test_sib_bad_arguments(sib, tmp_path):
         load_corpus("flores200", None, ["aaa_Latn"])
 
 
-
 def test_subset_keeps_every_label_of_a_label_sorted_split():
     full = load_sib200()
     sub = full.select(subset=48)
     for split in ("train", "dev", "test"):
         assert len(sub.split(split)) == 48
-        assert set(sub.split(split)["label"]) == set(full.split(split)["label"])  # the test file is label-sorted
+        # the test file is label-sorted
+        assert set(sub.split(split)["label"]) == set(full.split(split)["label"])
     assert len(full.select(subset=None)) == len(full)
     assert len(full.select(subset=10_000).split("dev")) == len(full.split("dev"))
     with pytest.raises(ValueError, match="positive"):
@@ -199,7 +236,9 @@ def test_load_from_config_takes_the_config_subset():
 
     langs = ["zho_Hans", "bod_Tibt", "mya_Mymr"]
     sub = load_sib200(languages=langs).select(subset=48)
-    assert corpora.load_from_config(make_config("tiny", languages=langs, subset=48).data).table.equals(sub.table)
+    assert corpora.load_from_config(
+        make_config("tiny", languages=langs, subset=48).data
+    ).table.equals(sub.table)
 
 
 def test_one_registry_matches_the_config_and_names_languages():

@@ -16,7 +16,10 @@ def test_pad_ints_arrays_and_tensors():
     waves, wmask = pad([np.ones(2, np.float32), np.zeros(0, np.float32)], min_len=1)
     assert waves.shape == (2, 2) and waves.dtype == torch.float32
     assert wmask.tolist() == [[True, True], [False, False]]
-    feats = [torch.ones(2, 3, dtype=torch.float16), torch.full((1, 3), 2.0, dtype=torch.float16)]
+    feats = [
+        torch.ones(2, 3, dtype=torch.float16),
+        torch.full((1, 3), 2.0, dtype=torch.float16),
+    ]
     padded, fmask = pad(feats)
     assert padded.shape == (2, 2, 3) and padded.dtype == torch.float16
     assert padded[1, 0].tolist() == [2.0] * 3 and padded[1, 1].tolist() == [0.0] * 3

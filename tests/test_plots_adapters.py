@@ -9,18 +9,27 @@ from mlcl_core.plots import adapters as P
 
 LANGS = ("zho_Hans", "bod_Tibt", "mya_Mymr")
 # lang -> (layers, N): 2 layers, 3 adapters
-ATTENTION = {"zho_Hans": [[0.5, 0.3, 0.2], [0.6, 0.2, 0.2]],
-             "bod_Tibt": [[0.2, 0.7, 0.1], [0.1, 0.8, 0.1]],
-             "mya_Mymr": [[0.3, 0.3, 0.4], [0.2, 0.2, 0.6]]}
+ATTENTION = {
+    "zho_Hans": [[0.5, 0.3, 0.2], [0.6, 0.2, 0.2]],
+    "bod_Tibt": [[0.2, 0.7, 0.1], [0.1, 0.8, 0.1]],
+    "mya_Mymr": [[0.3, 0.3, 0.4], [0.2, 0.2, 0.6]],
+}
 
 
 def _counts() -> pd.DataFrame:
     rows = []
     for profile, scale in (("tiny", 1), ("paper", 100)):
         for component, t, f in (("adapters", 50, 0), ("audio transformer", 0, 400)):
-            rows.append({"profile": profile, "kind": "simadapter", "component": component,
-                         "trainable": t * scale, "frozen": f * scale,
-                         "total": (t + f) * scale})
+            rows.append(
+                {
+                    "profile": profile,
+                    "kind": "simadapter",
+                    "component": component,
+                    "trainable": t * scale,
+                    "frozen": f * scale,
+                    "total": (t + f) * scale,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -33,7 +42,11 @@ def test_attention_heatmaps_show_the_given_weights():
         np.testing.assert_allclose(shown, expected)
         labels = sorted(t.get_text() for t in ax.texts)
         assert labels == sorted(f"{v:.3f}" for v in expected.ravel())
-    assert [t.get_text() for t in axes[0].get_xticklabels()] == ["Chinese", "Tibetan", "Burmese"]
+    assert [t.get_text() for t in axes[0].get_xticklabels()] == [
+        "Chinese",
+        "Tibetan",
+        "Burmese",
+    ]
 
 
 def test_attention_selection_draws_one_languages_row():
@@ -45,12 +58,17 @@ def test_attention_selection_draws_one_languages_row():
 
 
 def test_meta_curve_plots_losses_and_step_sizes():
-    meta = {"support_loss": [2.0, 1.8, 1.7], "query_loss": [2.1, 1.9, 1.6],
-            "eps": [1.0, 0.66, 0.33]}
+    meta = {
+        "support_loss": [2.0, 1.8, 1.7],
+        "query_loss": [2.1, 1.9, 1.6],
+        "eps": [1.0, 0.66, 0.33],
+    }
     fig = P.plot_meta_curve(meta)
     loss_ax, eps_ax = fig.axes
-    assert [list(line.get_ydata()) for line in loss_ax.lines] == [meta["support_loss"],
-                                                                  meta["query_loss"]]
+    assert [list(line.get_ydata()) for line in loss_ax.lines] == [
+        meta["support_loss"],
+        meta["query_loss"],
+    ]
     assert list(eps_ax.lines[0].get_ydata()) == meta["eps"]
     assert list(loss_ax.lines[0].get_xdata()) == [1, 2, 3]
 

@@ -18,10 +18,26 @@ def cfg():
 def test_run_id_depends_on_system_config_and_seed(cfg):
     rid = results.run_id("combined", cfg, 0)
     assert rid == results.run_id("combined", cfg, 0)
-    assert len({rid, results.run_id("combined", cfg, 1), results.run_id("unique", cfg, 0),
-                results.run_id("combined", make_config("tiny", languages=LANGS, subset=61), 0)}) == 4
+    assert (
+        len(
+            {
+                rid,
+                results.run_id("combined", cfg, 1),
+                results.run_id("unique", cfg, 0),
+                results.run_id(
+                    "combined", make_config("tiny", languages=LANGS, subset=61), 0
+                ),
+            }
+        )
+        == 4
+    )
     # the config's own seed is replaced by the run's seed
-    assert results.run_id("combined", make_config("tiny", languages=LANGS, subset=60, seed=5), 0) == rid
+    assert (
+        results.run_id(
+            "combined", make_config("tiny", languages=LANGS, subset=60, seed=5), 0
+        )
+        == rid
+    )
 
 
 def test_ngram_settings_reach_the_run_id(cfg):
