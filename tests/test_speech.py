@@ -86,8 +86,7 @@ def test_burmese_clause_that_crashed_libespeak():
     # This clause aborted the process in libespeak-ng 1.52 when spoken in one call.
     text = (
         "စစ်ပွဲအစပိုင်းတွင် ရေငုပ်သင်္ဘောများသည် ပင်လယ်ရေပြင်အထက်ပိုင်းတွင် အများဆုံး "
-        "သွားလာခဲ့ကြသော်လည်း ရေဒါစနစ်သည် ဖွံ့ဖြိုးလာပြီး ပိုမိုတိကျလာသည့်အတွက် "
-        "၎င်းတို့အား "
+        "သွားလာခဲ့ကြသော်လည်း ရေဒါစနစ်သည် ဖွံ့ဖြိုးလာပြီး ပိုမိုတိကျလာသည့်အတွက် ၎င်းတို့အား "
         "မမြင်တွေ့နိုင်စေရန်အတွက် ရေအောက်၌ သွားလာရန် တိုက်တွန်းခဲ့သည်။"
     )
     assert all(len(p) <= 48 or " " not in p for p in short_clauses(text, 48))
@@ -127,14 +126,12 @@ def fake_espeak_binary(tmp_path):
         #!{sys.executable}
         import sys
         if "--version" in sys.argv:
-            print("eSpeak NG text-to-speech: 1.51  Data at: /usr/share/espeak-ng-data");
-            sys.exit(0)
-        text = sys.stdin.buffer.read() open({str(tmp_path / "calls")!r},
-        "a").write(repr((sys.argv[1:], text.decode())) + "\\n") hdr =
-        (b"RIFF\\xff\\xff\\xff\\xffWAVEfmt " + (16).to_bytes(4, "little") +
-        b"\\x01\\x00\\x01\\x00"
-               + (22050).to_bytes(4, "little") + (44100).to_bytes(4, "little") +
-               b"\\x02\\x00\\x10\\x00" + b"data\\xff\\xff\\xff\\xff")
+            print("eSpeak NG text-to-speech: 1.51  Data at: /usr/share/espeak-ng-data"); sys.exit(0)
+        text = sys.stdin.buffer.read()
+        open({str(tmp_path / "calls")!r}, "a").write(repr((sys.argv[1:], text.decode())) + "\\n")
+        hdr = (b"RIFF\\xff\\xff\\xff\\xffWAVEfmt " + (16).to_bytes(4, "little") + b"\\x01\\x00\\x01\\x00"
+               + (22050).to_bytes(4, "little") + (44100).to_bytes(4, "little") + b"\\x02\\x00\\x10\\x00"
+               + b"data\\xff\\xff\\xff\\xff")
         sys.stdout.buffer.write(hdr + b"\\x00\\x10" * len(text))
         """)
     )

@@ -32,9 +32,9 @@ TOY = textwrap.dedent("""
 
     class Toy(nn.Module):
         def __init__(self):
-            super().__init__() self.adapter = nn.Linear(8, 8) self.net =
-            nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Dropout(0.3), nn.Linear(32,
-            3))
+            super().__init__()
+            self.adapter = nn.Linear(8, 8)
+            self.net = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Dropout(0.3), nn.Linear(32, 3))
 
         def forward(self, batch):
             x = batch["x"]  # (K, B, 8)
@@ -46,22 +46,21 @@ TOY = textwrap.dedent("""
             return ModelOutput(loss, logits, y, group, parts={"ce": loss.item()})
 
     def make_data(n, seed):
-        g = torch.Generator().manual_seed(seed) x = torch.randn(2, n, 8, generator=g)  #
-        (K, N, 8) x[1] = x[1] * 0.5 + 0.3 * torch.randn(n, 8, generator=g)  # a noisier
-        second language y = (x[0, :, 0] > 0).long() + (x[0, :, 1] > 0.5).long() return
-        [{"id": f"s{i}", "x": x[:, i], "y": y[i]} for i in range(n)]
+        g = torch.Generator().manual_seed(seed)
+        x = torch.randn(2, n, 8, generator=g)  # (K, N, 8)
+        x[1] = x[1] * 0.5 + 0.3 * torch.randn(n, 8, generator=g)  # a noisier second language
+        y = (x[0, :, 0] > 0).long() + (x[0, :, 1] > 0.5).long()
+        return [{"id": f"s{i}", "x": x[:, i], "y": y[i]} for i in range(n)]
 
     def collate(items):
-        return {"ids": [it["id"] for it in items], "langs": LANGS, "x":
-                torch.stack([it["x"] for it in items], 1), "y": torch.stack([it["y"] for
-                it in items])}
+        return {"ids": [it["id"] for it in items], "langs": LANGS,
+                "x": torch.stack([it["x"] for it in items], 1), "y": torch.stack([it["y"] for it in items])}
 
     def loaders(seed=0):
-        train = DataLoader(make_data(40, 1), batch_size=8, shuffle=True,
-                           collate_fn=collate,
-                           generator=torch.Generator().manual_seed(seed)) dev =
-                           DataLoader(make_data(24, 2), batch_size=8, shuffle=False,
-                           collate_fn=collate) return train, dev
+        train = DataLoader(make_data(40, 1), batch_size=8, shuffle=True, collate_fn=collate,
+                           generator=torch.Generator().manual_seed(seed))
+        dev = DataLoader(make_data(24, 2), batch_size=8, shuffle=False, collate_fn=collate)
+        return train, dev
 """)
 
 RUN = textwrap.dedent("""
@@ -73,22 +72,23 @@ RUN = textwrap.dedent("""
     from mlcl_core.runtime import seed_everything
     from mlcl_core.training import Trainer
 
-    ckpt_dir, kill_at, every, out = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]),
-    sys.argv[5] torch.set_num_threads(1) seed_everything(0) model = Toy() train, dev =
-    loaders() cfg = TrainConfig(num_epochs=4, batch_size=8, lr=5e-3, patience=10,
-    seed=3, device="cpu")
+    ckpt_dir, kill_at, every, out = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+    torch.set_num_threads(1)
+    seed_everything(0)
+    model = Toy()
+    train, dev = loaders()
+    cfg = TrainConfig(num_epochs=4, batch_size=8, lr=5e-3, patience=10, seed=3, device="cpu")
 
     def on_step(trainer, state):
         if state["global_step"] == kill_at:
             os.kill(os.getpid(), signal.SIGKILL)
 
-    trainer = Trainer(model, cfg, checkpoint_dir=ckpt_dir, on_step=on_step,
-    checkpoint_every=every, progress=False) fit = trainer.fit(train, dev) ev =
-    trainer.evaluate(dev) params = [float(v) for p in model.state_dict().values() for v
-    in p.flatten()] json.dump({"y_hat": ev.y_hat.tolist(), "acc": ev.accuracy, "params":
-    params, "resumed_from": fit.resumed_from,
-               "history": [{k: v for k, v in h.items() if k != "seconds"} for h in
-               fit.history]}, open(out, "w"))
+    trainer = Trainer(model, cfg, checkpoint_dir=ckpt_dir, on_step=on_step, checkpoint_every=every, progress=False)
+    fit = trainer.fit(train, dev)
+    ev = trainer.evaluate(dev)
+    params = [float(v) for p in model.state_dict().values() for v in p.flatten()]
+    json.dump({"y_hat": ev.y_hat.tolist(), "acc": ev.accuracy, "params": params, "resumed_from": fit.resumed_from,
+               "history": [{k: v for k, v in h.items() if k != "seconds"} for h in fit.history]}, open(out, "w"))
 """)
 
 
@@ -136,8 +136,8 @@ def test_resume_after_sigkill_mid_epoch_matches_uninterrupted_run(
     toy_dir, tmp_path, kill_at, every
 ):
     # 5 batches per epoch: step 7 is inside epoch 2 (last checkpoint: end of epoch 1);
-    # with a checkpoint every 3 steps, step 9 is killed after the mid-epoch checkpoint
-    # at step 8.
+    # with a checkpoint every 3 steps, step 9 is killed after the mid-epoch checkpoint at
+    # step 8.
     reference = tmp_path / "reference.json"
     assert _run(toy_dir, tmp_path / "ckpt_ref", -1, every, reference) == 0
     resumed = tmp_path / "resumed.json"
