@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test env clean-book chapter batch
+.PHONY: book test test-fast lint format env clean-book clean-results chapter batch
 
 env: $(STAMP)
 
@@ -24,6 +24,20 @@ book: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+# Unit tests only (no chapter runs): the quick loop while changing the library.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"
+
+# ruff's lint rules and formatting, over the library, tests and chapters.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+	$(BIN)/nbstripout book/*.ipynb
+
 # Rerun one chapter in batch: make chapter NB=book/01_data_synthesis.ipynb ARGS="-p subset 50"
 chapter: $(STAMP)
 	mkdir -p _build/papermill
@@ -39,3 +53,7 @@ batch: $(STAMP)
 
 clean-book:
 	rm -rf _build
+
+# The results store (every run's record and the search trials); chapters retrain.
+clean-results:
+	rm -rf results
