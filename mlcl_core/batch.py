@@ -27,6 +27,7 @@ import argparse
 import ast
 import hashlib
 import json
+import logging
 import re
 import shutil
 import subprocess
@@ -168,11 +169,18 @@ def execute(source: Path, executed: Path, params: Mapping[str, Any], cwd: Path) 
     nb = nbformat.read(str(source), as_version=4)
     nb.metadata["mlcl_batch"] = _fingerprint(source, params)
     start = time.perf_counter()
+    # papermill cannot read string annotations ("Optional[int]") and warns that such a
+    # parameter is unknown; :func:`plan` has checked every parameter against its cell already.
+    logger = logging.getLogger("papermill")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
     try:
         pm.execute_notebook(nb, str(executed), parameters=dict(params), kernel_name="python3",
                             progress_bar=False, cwd=str(cwd))
     except Exception as err:
         raise _failure(source.stem, err, executed) from None
+    finally:
+        logger.setLevel(level)
     return time.perf_counter() - start
 
 

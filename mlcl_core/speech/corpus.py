@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
@@ -47,30 +47,36 @@ def _work(jobs: list[Job]) -> list[tuple[str, float, bool]]:
     return done
 
 
-def plan_jobs(corpus, backend: SpeechBackend, languages: Sequence[str]) -> tuple[pd.DataFrame, list[Job]]:
-    """The output table (without ``seconds``) and the distinct jobs it needs."""
+def plan_jobs(corpus, backend: SpeechBackend, languages: Sequence[str],
+              stand_ins: Mapping[str, str] | None = None) -> tuple[pd.DataFrame, list[Job]]:
+    """The output table (without ``seconds``) and the distinct jobs it needs. ``stand_ins``:
+    language -> the language whose voice reads it (:mod:`.fallback`)."""
     version = backend.version
     frames, jobs = [], {}
     for lang in languages:
-        voice = backend.voice(lang)  # NoVoiceError before any work
+        speak_as = (stand_ins or {}).get(lang, lang)
+        voice = backend.voice(speak_as)  # NoVoiceError before any work
         t = corpus.table
+        # The key holds the voice that speaks (a stand-in's, if any), not the language's name.
         keys = [cache_key(backend.name, voice, version, text) for text in t[lang]]
         ids = [f"{corpus.name}/{s}/{i}/{lang}" for s, i in zip(t["split"], t["id"])]
         frames.append(pd.DataFrame({"id": t["id"], "split": t["split"], "lang": lang, "key": keys,
                                     "text_id": ids}))
         for key, text, text_id in zip(keys, t[lang], ids):
-            jobs.setdefault(key, (key, text, lang, text_id))
+            jobs.setdefault(key, (key, text, speak_as, text_id))
     return pd.concat(frames, ignore_index=True), list(jobs.values())
 
 
 def synthesize_corpus(corpus, backend: str = "espeak", cache_dir: str = "~/.cache/mlcl/speech",
                       workers: int = 2, languages: Sequence[str] | None = None, progress: bool = True,
-                      chunk_size: int = 32, **opts: Any) -> pd.DataFrame:
+                      chunk_size: int = 32, stand_ins: Mapping[str, str] | None = None,
+                      **opts: Any) -> pd.DataFrame:
     """Speech for every sentence and language of ``corpus`` (a :class:`~mlcl_core.corpora.Corpus`).
 
     Returns one row per (id, split, lang) with ``path`` (the cache file), ``seconds`` and
     ``text_id`` (``<corpus>/<split>/<id>/<lang>``, as named in errors). ``attrs['synthesized']``
     counts the files made in this call (the rest came from the cache). ``opts`` go to the backend.
+    ``stand_ins`` maps a language to the language whose voice reads it (:mod:`.fallback`).
     """
     languages = tuple(languages or corpus.languages)
     missing = [lang for lang in languages if lang not in corpus.table.columns]
@@ -79,7 +85,7 @@ def synthesize_corpus(corpus, backend: str = "espeak", cache_dir: str = "~/.cach
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     cache = SpeechCache(cache_dir)
-    table, jobs = plan_jobs(corpus, get_backend(backend, **opts), languages)
+    table, jobs = plan_jobs(corpus, get_backend(backend, **opts), languages, stand_ins)
     chunks = [jobs[i:i + chunk_size] for i in range(0, len(jobs), chunk_size)]
     results = _run_chunks(chunks, (backend, opts, str(cache.root)), workers, progress, len(jobs))
     table["seconds"] = table["key"].map({k: s for k, s, _ in results})
@@ -119,14 +125,21 @@ def _run_chunks(chunks: list[list[Job]], init: tuple, workers: int, progress: bo
 
 def corpus_audio(corpus, speech_cfg, languages: Sequence[str] | None = None,
                  progress: bool = True) -> pd.DataFrame:
-    """:func:`synthesize_corpus` driven by a :class:`~mlcl_core.config.SpeechConfig`."""
-    opts = {"url": speech_cfg.marytts_url} if speech_cfg.backend == "marytts" else {}
+    """:func:`synthesize_corpus` driven by a :class:`~mlcl_core.config.SpeechConfig`, with its
+    stand-in voices (:func:`.fallback.stand_ins`) for languages that have none of their own."""
+    from .fallback import backend_options, stand_ins
+
+    languages = tuple(languages or corpus.languages)
+    known = [lang for lang in languages if lang in corpus.table.columns]  # others: error below
+    readers = {lang: s.reads_as for lang, s in stand_ins(speech_cfg, known).items()}
     return synthesize_corpus(corpus, backend=speech_cfg.backend, cache_dir=os.path.expanduser(speech_cfg.cache_dir),
-                             workers=speech_cfg.workers, languages=languages, progress=progress, **opts)
+                             workers=speech_cfg.workers, languages=languages, progress=progress,
+                             stand_ins=readers, **backend_options(speech_cfg))
 
 
 def synthesis_speed(corpus, n: int = 60, backend: str = "espeak", workers: int = 2,
-                    languages: Sequence[str] | None = None, **opts: Any) -> dict[str, float]:
+                    languages: Sequence[str] | None = None, stand_ins: Mapping[str, str] | None = None,
+                    **opts: Any) -> dict[str, float]:
     """Measure synthesis speed: the first ``n`` sentences in each language, synthesised into a
     fresh temporary cache (so nothing comes from an earlier run). Returns utterances,
     audio_seconds, wall_seconds (process start-up included) and x_realtime."""
@@ -139,7 +152,8 @@ def synthesis_speed(corpus, n: int = 60, backend: str = "espeak", workers: int =
     sample = dataclasses.replace(corpus, table=corpus.table.head(n))
     with tempfile.TemporaryDirectory(prefix="mlcl-speed-") as tmp:
         start = time.perf_counter()
-        table = synthesize_corpus(sample, backend, tmp, workers, languages, progress=False, **opts)
+        table = synthesize_corpus(sample, backend, tmp, workers, languages, progress=False,
+                                  stand_ins=stand_ins, **opts)
         wall = time.perf_counter() - start
     audio = float(table["seconds"].sum())
     return {"utterances": len(table), "audio_seconds": audio, "wall_seconds": wall,
