@@ -1,24 +1,24 @@
-"""Batch reproduction of the whole book: every chapter with papermill, then the HTML book.
+"""Batch reproduction of the book: every chapter with papermill, then the HTML book.
 
 ::
 
     python -m mlcl_core.batch --profile paper --device cuda -y 'seeds: [0, 1, 2]'
     make batch PROFILE=paper DEVICE=cuda ARGS="-y 'seeds: [0, 1, 2]'"
 
-Chapters (``book/[0-9]*.ipynb``) run in order from ``book/`` into ``_build/batch/<profile>/``.
-Each gets only the parameters its ``parameters`` cell declares (``profile`` and ``device``
-included), checked against the cell's annotations before the first chapter starts. A chapter
-counts as finished when its executed notebook ran to the end without an exception from the
-same chapter source with the same parameters; finished chapters are skipped, so a stopped
-batch goes on where it stopped (``--force`` reruns them). A failing chapter stops the batch
-with its name and the failing cell's error. The other pages of the table of contents (the
-intro, which reads the results store) are executed afterwards, every time. Then the executed
-notebooks are rendered into ``_build/batch/<profile>/html`` by Jupyter Book with execution
-off, from a copy of the book tree (``_config.yml``, ``_toc.yml``) beside them.
+Chapters (``book/[0-9]*.ipynb``) run in order, from ``book/``, into
+``_build/batch/<profile>/``, each with only the parameters its ``parameters`` cell
+declares (``profile``, ``device`` too), all checked before the first chapter starts. A
+chapter whose executed notebook ran to its end without an error, from the same source
+with the same parameters, is skipped, so a stopped batch goes on where it stopped
+(``--force`` reruns it). A failing chapter stops the batch with its name and the failing
+cell's error. The other pages of the table of contents (the intro, which reads
+the results store) are executed after the chapters, every time. Then Jupyter Book
+renders the executed notebooks into ``_build/batch/<profile>/html`` with execution off,
+from a copy of the book tree (``_config.yml``, ``_toc.yml``) beside them.
 
-Extra parameters use papermill's options (``-p NAME VALUE``, ``-r NAME VALUE``, ``-y YAML``,
-``-f FILE``, with papermill's precedence -f < -y < -r < -p). A top-level key naming a chapter
-(``04_training: {seeds: [0]}``) holds parameters for that chapter alone.
+Extra parameters take papermill's options (``-p NAME VALUE``, ``-r NAME VALUE``,
+``-y YAML``, ``-f FILE``; papermill's precedence -f < -y < -r < -p). A top-level key
+naming a chapter (``04_training: {seeds: [0]}``) holds that chapter's own parameters.
 """
 
 from __future__ import annotations
@@ -40,13 +40,13 @@ import yaml
 
 from mlcl_core.config import PROFILES, check_parameters
 
-#: Simple annotations of the parameters cells, as :func:`check_parameters` understands them.
-_TYPES = {"int": int, "float": float, "str": str, "bool": bool, "list": list, "dict": dict}
+#: Simple annotations of the parameters cells, as :func:`check_parameters` reads them.
+_TYPES = {t.__name__: t for t in (int, float, str, bool, list, dict)}
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 class BatchError(RuntimeError):
-    """The batch cannot start, a chapter failed, or the book did not render; says which."""
+    """The batch cannot start, a chapter failed or the book did not render."""
 
 
 def chapters(book_dir: str | Path) -> list[Path]:
@@ -60,10 +60,8 @@ def declared_parameters(path: str | Path) -> dict[str, Any]:
 
     nb = nbformat.read(str(path), as_version=4)
     cells = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
-    if not cells:
-        return {}
     declared: dict[str, Any] = {}
-    for node in ast.parse(cells[0].source).body:
+    for node in ast.parse(cells[0].source).body if cells else []:
         if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
             ann = node.annotation
             text = ann.value if isinstance(ann, ast.Constant) else ast.unparse(ann)
@@ -72,8 +70,8 @@ def declared_parameters(path: str | Path) -> dict[str, Any]:
 
 
 def split_sections(values: Mapping[str, Any], stems: list[str]) -> tuple[dict, dict]:
-    """(parameters for every chapter, {chapter: its own parameters}) of a parameter mapping:
-    keys starting with a digit name a chapter (a parameter name cannot)."""
+    """(parameters of every chapter, {chapter: its own parameters}) of a mapping: keys
+    starting with a digit name a chapter (a parameter name cannot)."""
     common: dict[str, Any] = {}
     own: dict[str, dict[str, Any]] = {}
     for key, value in values.items():
@@ -82,27 +80,30 @@ def split_sections(values: Mapping[str, Any], stems: list[str]) -> tuple[dict, d
         elif key not in stems:
             raise BatchError(f"no chapter named {key!r}; chapters: {', '.join(stems)}")
         elif not isinstance(value, dict):
-            raise BatchError(f"parameters of chapter {key} must be a mapping, got {value!r}")
+            raise BatchError(f"chapter {key}: parameters must be a mapping: {value!r}")
         else:
             own.setdefault(key, {}).update(value)
     return common, own
 
 
-def plan(paths: list[Path], common: Mapping[str, Any], own: Mapping[str, Mapping[str, Any]],
-         profile: str, device: str | None) -> dict[str, dict[str, Any]]:
-    """Chapter stem -> the parameters it gets; every value checked before any chapter runs.
+def plan(paths: list[Path], common: Mapping[str, Any],
+         own: Mapping[str, Mapping[str, Any]], profile: str,
+         device: str | None) -> dict[str, dict[str, Any]]:
+    """Chapter -> the parameters it gets, all checked before any chapter runs.
 
     ``profile`` and ``device`` go to the chapters that declare them; any other parameter
-    must be declared by at least one chapter (a typo would otherwise be ignored silently).
+    must be declared by some chapter (a typo would otherwise be ignored silently).
     """
     if profile not in PROFILES:
         raise BatchError(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}")
     for name in ("profile", "device"):
         if name in common or any(name in p for p in own.values()):
-            raise BatchError(f"give {name} with --{name} (make batch: PROFILE=, DEVICE=)")
+            raise BatchError(f"give {name} with --{name} (make: PROFILE=, DEVICE=)")
     declared = {p.stem: declared_parameters(p) for p in paths}
     if device is not None and not any("device" in d for d in declared.values()):
         raise BatchError("device was given but no chapter has a device parameter")
+    if device is not None and not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
+        raise BatchError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N")
     unknown = sorted(n for n in common if not any(n in d for d in declared.values()))
     if unknown:
         raise BatchError(f"no chapter has parameter(s) {', '.join(unknown)}")
@@ -125,11 +126,13 @@ def plan(paths: list[Path], common: Mapping[str, Any], own: Mapping[str, Mapping
 def _fingerprint(source: Path, params: Mapping[str, Any]) -> dict[str, Any]:
     """What an executed notebook must have been made from to count as finished."""
     digest = hashlib.sha256(source.read_bytes()).hexdigest()
-    return {"source_sha256": digest, "parameters": json.loads(json.dumps(params, sort_keys=True))}
+    return {"source_sha256": digest,
+            "parameters": json.loads(json.dumps(params, sort_keys=True))}
 
 
-def is_finished(executed: str | Path, source: str | Path, params: Mapping[str, Any]) -> bool:
-    """Whether ``executed`` ran ``source`` to the end, without an exception, with ``params``."""
+def is_finished(executed: str | Path, source: str | Path,
+                params: Mapping[str, Any]) -> bool:
+    """Whether ``executed`` ran ``source`` to its end with ``params`` and no error."""
     import nbformat
 
     executed = Path(executed)
@@ -144,25 +147,28 @@ def is_finished(executed: str | Path, source: str | Path, params: Mapping[str, A
             and run.get("end_time") is not None and not run.get("exception"))
 
 
+def _short(text: Any) -> str:
+    text = _ANSI.sub("", str(text)).strip()
+    return text if len(text) <= 600 else text[:600] + " ..."
+
+
 def _failure(name: str, err: Exception, executed: Path) -> BatchError:
-    """A short message for a failed chapter: its name, the cell and the error, not the traceback."""
+    """The failed chapter's name, cell and error in a few lines (not the traceback)."""
     from papermill.exceptions import PapermillExecutionError
 
     if isinstance(err, PapermillExecutionError):
         first = next((ln for ln in err.source.splitlines() if ln.strip()), "")
-        value = _ANSI.sub("", str(err.evalue)).strip()
-        if len(value) > 600:
-            value = value[:600] + " ..."
         where = f"cell In [{err.exec_count}] ({first.strip()[:70]})"
-        what = f"{err.ename}: {value}"
+        what = f"{err.ename}: {_short(err.evalue)}"
     else:  # the kernel died, a timeout, ...
-        where, what = "execution", f"{type(err).__name__}: {_ANSI.sub('', str(err)).strip()[:600]}"
+        where, what = "execution", f"{type(err).__name__}: {_short(err)}"
     return BatchError(f"chapter {name} failed in {where}:\n    {what}\n"
                       f"  the executed notebook, with the full traceback: {executed}")
 
 
-def execute(source: Path, executed: Path, params: Mapping[str, Any], cwd: Path) -> float:
-    """Run one notebook with papermill (recording what it was made from); seconds taken."""
+def execute(source: Path, executed: Path, params: Mapping[str, Any],
+            cwd: Path) -> float:
+    """Run a notebook with papermill, recording what it was made from; seconds taken."""
     import nbformat
     import papermill as pm
 
@@ -170,13 +176,13 @@ def execute(source: Path, executed: Path, params: Mapping[str, Any], cwd: Path) 
     nb.metadata["mlcl_batch"] = _fingerprint(source, params)
     start = time.perf_counter()
     # papermill cannot read string annotations ("Optional[int]") and warns that such a
-    # parameter is unknown; :func:`plan` has checked every parameter against its cell already.
+    # parameter is unknown: :func:`plan` has checked every parameter against its cell.
     logger = logging.getLogger("papermill")
     level = logger.level
     logger.setLevel(logging.ERROR)
     try:
-        pm.execute_notebook(nb, str(executed), parameters=dict(params), kernel_name="python3",
-                            progress_bar=False, cwd=str(cwd))
+        pm.execute_notebook(nb, str(executed), parameters=dict(params),
+                            kernel_name="python3", progress_bar=False, cwd=str(cwd))
     except Exception as err:
         raise _failure(source.stem, err, executed) from None
     finally:
@@ -184,57 +190,56 @@ def execute(source: Path, executed: Path, params: Mapping[str, Any], cwd: Path) 
     return time.perf_counter() - start
 
 
-def _toc_files(toc: Mapping[str, Any]) -> list[str]:
-    """Every file of a Jupyter Book table of contents (root, chapters, parts, sections)."""
+def toc_files(root: Path) -> list[str]:
+    """Every file of the book's ``_toc.yml`` (root, parts, chapters, sections)."""
+    toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
     files = [toc["root"]]
 
     def walk(entries):
         for entry in entries or []:
-            if "file" in entry:
-                files.append(entry["file"])
+            files.extend([entry["file"]] if "file" in entry else [])
             walk(entry.get("sections"))
             walk(entry.get("chapters"))
 
     walk(toc.get("chapters"))
-    for part in toc.get("parts", []):
-        walk(part.get("chapters"))
+    walk(toc.get("parts"))
     return files
 
 
-def render(root: Path, out_dir: Path, executed: Mapping[str, Path], log: Callable = print) -> Path:
-    """The HTML book of the executed notebooks, in ``out_dir/html``; nothing is re-executed.
+def render(root: Path, out_dir: Path, executed: Mapping[str, Path],
+           log: Callable = print) -> Path:
+    """The HTML book of the executed notebooks, in ``out_dir/html``; runs no cell.
 
-    A copy of the book tree goes to ``out_dir/_book``: ``_toc.yml`` as it is, ``_config.yml``
-    with execution off, the executed notebook for every page that has one, the source file for
-    the others.
+    A copy of the book tree goes to ``out_dir/_book``: ``_toc.yml`` as it is,
+    ``_config.yml`` with execution off, the executed notebook of every page that has
+    one, the source file of the others.
     """
     tree = out_dir / "_book"
     shutil.rmtree(tree, ignore_errors=True)
     tree.mkdir(parents=True)
     config = yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8"))
     config.setdefault("execute", {})["execute_notebooks"] = "off"
-    (tree / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    text = yaml.safe_dump(config, sort_keys=False, allow_unicode=True)
+    (tree / "_config.yml").write_text(text, encoding="utf-8")
     shutil.copy2(root / "_toc.yml", tree / "_toc.yml")
-    toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
-    for bib in config.get("bibtex_bibfiles", []):
-        shutil.copy2(root / bib, tree / bib)
-    for page in _toc_files(toc):
+    for page in toc_files(root):
         stem = Path(page).stem
-        source = executed.get(stem) or next(
-            (root / f"{page}{ext}" for ext in (".ipynb", ".md") if (root / f"{page}{ext}").exists()), None)
+        found = [root / f"{page}{ext}" for ext in (".ipynb", ".md")]
+        source = executed.get(stem) or next((p for p in found if p.exists()), None)
         if source is None:
             raise BatchError(f"page {page} of _toc.yml has no .ipynb or .md file")
         target = tree / Path(page).parent / f"{stem}{source.suffix}"
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, target)
     exe = Path(sys.executable).with_name("jupyter-book")
-    cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(tree), "--builder", "html",
-           "-W", "-n", "--keep-going"]
+    cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(tree),
+           "--builder", "html", "-W", "-n", "--keep-going"]
     log("rendering the HTML book (no execution)")
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-25:])
-        raise BatchError(f"the HTML book did not render (jupyter-book exit {proc.returncode}):\n{tail}")
+        raise BatchError(f"the HTML book did not render (jupyter-book exit "
+                         f"{proc.returncode}):\n{tail}")
     html = out_dir / "html"
     shutil.rmtree(html, ignore_errors=True)
     shutil.move(str(tree / "_build" / "html"), str(html))
@@ -242,12 +247,13 @@ def render(root: Path, out_dir: Path, executed: Mapping[str, Path], log: Callabl
 
 
 def run_batch(root: str | Path = ".", profile: str = "tiny", device: str | None = None,
-              params: Mapping[str, Any] | None = None, force: bool = False, render_html: bool = True,
-              out_dir: str | Path | None = None, log: Callable = print) -> dict[str, str]:
-    """Run every chapter of the book at ``root`` and render the HTML book (see the module doc).
+              params: Mapping[str, Any] | None = None, force: bool = False,
+              render_html: bool = True, out_dir: str | Path | None = None,
+              log: Callable = print) -> dict[str, str]:
+    """Run every chapter of the book at ``root``, then render it (see the module doc).
 
     ``params``: papermill parameters; keys naming a chapter hold that chapter's own.
-    Returns chapter -> ``ran`` or ``skipped``; raises :class:`BatchError` at the first failure.
+    Returns chapter -> ``ran`` or ``skipped``; :class:`BatchError` at the first failure.
     """
     root = Path(root).resolve()
     book = root / "book"
@@ -265,12 +271,11 @@ def run_batch(root: str | Path = ".", profile: str = "tiny", device: str | None 
             status[path.stem] = "skipped"
             log(f"{path.stem}: finished earlier with the same parameters, skipped")
             continue
-        log(f"{path.stem}: running with {json.dumps(planned[path.stem], sort_keys=True)}")
+        log(f"{path.stem}: running with {json.dumps(planned[path.stem])}")
         seconds = execute(path, target, planned[path.stem], book)
         status[path.stem] = "ran"
         log(f"{path.stem}: done in {seconds:.0f} s")
-    toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
-    for page in _toc_files(toc):  # pages other than chapters (the intro) read the stores
+    for page in toc_files(root):  # the other pages (the intro) read the stores: rerun
         source = root / f"{page}.ipynb"
         if source.stem not in executed and source.is_file():
             executed[source.stem] = out / source.name
@@ -296,33 +301,36 @@ def _resolve(value: str) -> Any:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="python -m mlcl_core.batch", description=__doc__.split("\n")[0])
-    ap.add_argument("--profile", default="tiny", help="config profile (passed to chapters that declare it)")
-    ap.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N (to chapters that declare it)")
-    ap.add_argument("--root", default=".", help="the book's root (with _config.yml, _toc.yml, book/)")
-    ap.add_argument("--out", default=None, help="output folder (default _build/batch/<profile>)")
-    ap.add_argument("--force", action="store_true", help="rerun finished chapters too")
-    ap.add_argument("--no-render", action="store_true", help="execute only, no HTML book")
-    ap.add_argument("-f", "--parameters_file", action="append", default=[], help="YAML file of parameters")
-    ap.add_argument("-y", "--parameters_yaml", action="append", default=[], help="YAML parameters")
-    ap.add_argument("-r", "--parameters_raw", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
-    ap.add_argument("-p", "--parameters", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
+    ap = argparse.ArgumentParser(prog="python -m mlcl_core.batch",
+                                 description=__doc__.split("\n")[0])
+    add = ap.add_argument
+    add("--profile", default="tiny", help="config profile (to chapters declaring it)")
+    add("--device", help="auto, cpu, cuda or cuda:N (to chapters that declare it)")
+    add("--root", default=".", help="the book's root (_config.yml, _toc.yml, book/)")
+    add("--out", help="output folder (default: _build/batch/<profile> under the root)")
+    add("--force", action="store_true", help="rerun finished chapters too")
+    add("--no-render", action="store_true", help="execute only, no HTML book")
+    add("-f", "--parameters_file", action="append", default=[], help="YAML file")
+    add("-y", "--parameters_yaml", action="append", default=[], help="YAML text")
+    add("-r", "--parameters_raw", nargs=2, action="append", default=[],
+        metavar=("NAME", "VALUE"), help="a parameter as text")
+    add("-p", "--parameters", nargs=2, action="append", default=[],
+        metavar=("NAME", "VALUE"), help="a parameter (number, bool, None or text)")
     return ap.parse_args(argv)
 
 
-def _parameters(args: argparse.Namespace) -> dict[str, Any]:
-    """The parameters of the command line, with papermill's precedence (-f < -y < -r < -p)."""
+def parameters(args: argparse.Namespace) -> dict[str, Any]:
+    """The command line's parameters, in papermill's precedence (-f < -y < -r < -p)."""
     merged: dict[str, Any] = {}
-    texts = [Path(f).read_text(encoding="utf-8") for f in args.parameters_file] + args.parameters_yaml
-    for text in texts:
+    texts = [Path(f).read_text(encoding="utf-8") for f in args.parameters_file]
+    for text in texts + args.parameters_yaml:
         loaded = yaml.safe_load(text) or {}
         if not isinstance(loaded, dict):
             raise BatchError(f"parameters must be a YAML mapping, got {text!r}")
-        for key, value in loaded.items():  # chapter sections merge rather than replace
+        for key, value in loaded.items():  # chapter sections merge, not replace
             if isinstance(value, dict) and isinstance(merged.get(key), dict):
-                merged[key] = {**merged[key], **value}
-            else:
-                merged[key] = value
+                value = {**merged[key], **value}
+            merged[key] = value
     merged.update({name: value for name, value in args.parameters_raw})
     merged.update({name: _resolve(value) for name, value in args.parameters})
     return merged
@@ -331,7 +339,7 @@ def _parameters(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        run_batch(args.root, args.profile, args.device, _parameters(args), args.force,
+        run_batch(args.root, args.profile, args.device, parameters(args), args.force,
                   not args.no_render, args.out)
     except BatchError as err:
         print(f"batch stopped: {err}", file=sys.stderr)

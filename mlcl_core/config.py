@@ -74,12 +74,13 @@ class SpeechConfig:
         feature_cache_dir: where the frozen feature extractor's output for a whole corpus is
             cached (keyed by the extractor's weights, ``max_seconds`` and the clips); ``None``
             turns the cache off.
-        fallback_voices: read a language the backend has no voice for with the voice of its
-            script (``mlcl_core.speech.fallback.SCRIPT_STAND_INS``: Tibetan script through
-            the Tibetan pipeline, Bengali through ``bn``, Latin through Indonesian); off, such
-            a language stops with ``NoVoiceError``.
-        stand_ins: ``"language=stand-in"`` pairs (``"kac_Latn=eng_Latn"``): that language is
-            read by the stand-in's voice, with or without ``fallback_voices``.
+        fallback_voices: read a language the backend has no voice for with the
+            voice of its script (``speech.fallback.SCRIPT_STAND_INS``: Tibetan
+            script through the Tibetan pipeline, Bengali through ``bn``, Latin
+            through Indonesian); off, such a language stops with ``NoVoiceError``.
+        stand_ins: ``"language=stand-in"`` pairs (``"kac_Latn=eng_Latn"``): that
+            language is read by the stand-in's voice, with or without
+            ``fallback_voices``.
     """
 
     backend: str = "espeak"

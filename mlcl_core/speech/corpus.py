@@ -48,16 +48,17 @@ def _work(jobs: list[Job]) -> list[tuple[str, float, bool]]:
 
 
 def plan_jobs(corpus, backend: SpeechBackend, languages: Sequence[str],
-              stand_ins: Mapping[str, str] | None = None) -> tuple[pd.DataFrame, list[Job]]:
-    """The output table (without ``seconds``) and the distinct jobs it needs. ``stand_ins``:
-    language -> the language whose voice reads it (:mod:`.fallback`)."""
+              stand_ins: Mapping[str, str] | None = None,
+              ) -> tuple[pd.DataFrame, list[Job]]:
+    """The output table (without ``seconds``) and the distinct jobs it needs.
+    ``stand_ins``: language -> the language whose voice reads it (:mod:`.fallback`)."""
     version = backend.version
     frames, jobs = [], {}
     for lang in languages:
         speak_as = (stand_ins or {}).get(lang, lang)
         voice = backend.voice(speak_as)  # NoVoiceError before any work
         t = corpus.table
-        # The key holds the voice that speaks (a stand-in's, if any), not the language's name.
+        # The key holds the voice that speaks (a stand-in's, if any), not the language.
         keys = [cache_key(backend.name, voice, version, text) for text in t[lang]]
         ids = [f"{corpus.name}/{s}/{i}/{lang}" for s, i in zip(t["split"], t["id"])]
         frames.append(pd.DataFrame({"id": t["id"], "split": t["split"], "lang": lang, "key": keys,
@@ -76,7 +77,7 @@ def synthesize_corpus(corpus, backend: str = "espeak", cache_dir: str = "~/.cach
     Returns one row per (id, split, lang) with ``path`` (the cache file), ``seconds`` and
     ``text_id`` (``<corpus>/<split>/<id>/<lang>``, as named in errors). ``attrs['synthesized']``
     counts the files made in this call (the rest came from the cache). ``opts`` go to the backend.
-    ``stand_ins`` maps a language to the language whose voice reads it (:mod:`.fallback`).
+    ``stand_ins`` maps a language to the one whose voice reads it (:mod:`.fallback`).
     """
     languages = tuple(languages or corpus.languages)
     missing = [lang for lang in languages if lang not in corpus.table.columns]
@@ -125,20 +126,24 @@ def _run_chunks(chunks: list[list[Job]], init: tuple, workers: int, progress: bo
 
 def corpus_audio(corpus, speech_cfg, languages: Sequence[str] | None = None,
                  progress: bool = True) -> pd.DataFrame:
-    """:func:`synthesize_corpus` driven by a :class:`~mlcl_core.config.SpeechConfig`, with its
-    stand-in voices (:func:`.fallback.stand_ins`) for languages that have none of their own."""
+    """:func:`synthesize_corpus` driven by a :class:`~mlcl_core.config.SpeechConfig`,
+    with its stand-in voices (:func:`.fallback.stand_ins`) for languages without one."""
     from .fallback import backend_options, stand_ins
 
     languages = tuple(languages or corpus.languages)
-    known = [lang for lang in languages if lang in corpus.table.columns]  # others: error below
+    # Languages not in the corpus get their clear error from synthesize_corpus.
+    known = [lang for lang in languages if lang in corpus.table.columns]
     readers = {lang: s.reads_as for lang, s in stand_ins(speech_cfg, known).items()}
-    return synthesize_corpus(corpus, backend=speech_cfg.backend, cache_dir=os.path.expanduser(speech_cfg.cache_dir),
-                             workers=speech_cfg.workers, languages=languages, progress=progress,
-                             stand_ins=readers, **backend_options(speech_cfg))
+    return synthesize_corpus(corpus, backend=speech_cfg.backend,
+                             cache_dir=os.path.expanduser(speech_cfg.cache_dir),
+                             workers=speech_cfg.workers, languages=languages,
+                             progress=progress, stand_ins=readers,
+                             **backend_options(speech_cfg))
 
 
 def synthesis_speed(corpus, n: int = 60, backend: str = "espeak", workers: int = 2,
-                    languages: Sequence[str] | None = None, stand_ins: Mapping[str, str] | None = None,
+                    languages: Sequence[str] | None = None,
+                    stand_ins: Mapping[str, str] | None = None,
                     **opts: Any) -> dict[str, float]:
     """Measure synthesis speed: the first ``n`` sentences in each language, synthesised into a
     fresh temporary cache (so nothing comes from an earlier run). Returns utterances,
@@ -152,8 +157,8 @@ def synthesis_speed(corpus, n: int = 60, backend: str = "espeak", workers: int =
     sample = dataclasses.replace(corpus, table=corpus.table.head(n))
     with tempfile.TemporaryDirectory(prefix="mlcl-speed-") as tmp:
         start = time.perf_counter()
-        table = synthesize_corpus(sample, backend, tmp, workers, languages, progress=False,
-                                  stand_ins=stand_ins, **opts)
+        table = synthesize_corpus(sample, backend, tmp, workers, languages,
+                                  progress=False, stand_ins=stand_ins, **opts)
         wall = time.perf_counter() - start
     audio = float(table["seconds"].sum())
     return {"utterances": len(table), "audio_seconds": audio, "wall_seconds": wall,
