@@ -24,7 +24,6 @@ naming a chapter (``04_training: {seeds: [0]}``) holds that chapter's own parame
 from __future__ import annotations
 
 import argparse
-import ast
 import hashlib
 import json
 import logging
@@ -33,105 +32,34 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import yaml
 
-from mlcl_core.config import PROFILES, check_parameters
+from mlcl_core.batch_plan import (
+    BatchError,
+    chapters,
+    plan,
+    split_sections,
+)
 
-#: Simple annotations of the parameters cells, as :func:`check_parameters` reads them.
-_TYPES = {t.__name__: t for t in (int, float, str, bool, list, dict)}
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-class BatchError(RuntimeError):
-    """The batch cannot start, a chapter failed or the book did not render."""
-
-
-def chapters(book_dir: str | Path) -> list[Path]:
-    """The chapters of the book, in order (``[0-9]*.ipynb`` in ``book_dir``)."""
-    return sorted(Path(book_dir).glob("[0-9]*.ipynb"))
-
-
-def declared_parameters(path: str | Path) -> dict[str, Any]:
-    """Name -> annotation (a type or its text) of the chapter's ``parameters`` cell."""
-    import nbformat
-
-    nb = nbformat.read(str(path), as_version=4)
-    cells = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
-    declared: dict[str, Any] = {}
-    for node in ast.parse(cells[0].source).body if cells else []:
-        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-            ann = node.annotation
-            text = ann.value if isinstance(ann, ast.Constant) else ast.unparse(ann)
-            declared[node.target.id] = _TYPES.get(text, text)
-    return declared
-
-
-def split_sections(values: Mapping[str, Any], stems: list[str]) -> tuple[dict, dict]:
-    """(parameters of every chapter, {chapter: its own parameters}) of a mapping: keys
-    starting with a digit name a chapter (a parameter name cannot)."""
-    common: dict[str, Any] = {}
-    own: dict[str, dict[str, Any]] = {}
-    for key, value in values.items():
-        if not str(key)[:1].isdigit():
-            common[key] = value
-        elif key not in stems:
-            raise BatchError(f"no chapter named {key!r}; chapters: {', '.join(stems)}")
-        elif not isinstance(value, dict):
-            raise BatchError(f"chapter {key}: parameters must be a mapping: {value!r}")
-        else:
-            own.setdefault(key, {}).update(value)
-    return common, own
-
-
-def plan(paths: list[Path], common: Mapping[str, Any],
-         own: Mapping[str, Mapping[str, Any]], profile: str,
-         device: str | None) -> dict[str, dict[str, Any]]:
-    """Chapter -> the parameters it gets, all checked before any chapter runs.
-
-    ``profile`` and ``device`` go to the chapters that declare them; any other parameter
-    must be declared by some chapter (a typo would otherwise be ignored silently).
-    """
-    if profile not in PROFILES:
-        raise BatchError(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}")
-    for name in ("profile", "device"):
-        if name in common or any(name in p for p in own.values()):
-            raise BatchError(f"give {name} with --{name} (make: PROFILE=, DEVICE=)")
-    declared = {p.stem: declared_parameters(p) for p in paths}
-    if device is not None and not any("device" in d for d in declared.values()):
-        raise BatchError("device was given but no chapter has a device parameter")
-    if device is not None and not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
-        raise BatchError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N")
-    unknown = sorted(n for n in common if not any(n in d for d in declared.values()))
-    if unknown:
-        raise BatchError(f"no chapter has parameter(s) {', '.join(unknown)}")
-    wanted = {**common, "profile": profile, **({"device": device} if device else {})}
-    out = {}
-    for stem, names in declared.items():
-        params = {k: v for k, v in wanted.items() if k in names}
-        extra = sorted(set(own.get(stem, {})) - set(names))
-        if extra:
-            raise BatchError(f"chapter {stem} has no parameter(s) {', '.join(extra)}")
-        params.update(own.get(stem, {}))
-        try:
-            check_parameters({**params, "__annotations__": names})
-        except ValueError as err:
-            raise BatchError(f"chapter {stem}: {err}") from None
-        out[stem] = params
-    return out
 
 
 def _fingerprint(source: Path, params: Mapping[str, Any]) -> dict[str, Any]:
     """What an executed notebook must have been made from to count as finished."""
     digest = hashlib.sha256(source.read_bytes()).hexdigest()
-    return {"source_sha256": digest,
-            "parameters": json.loads(json.dumps(params, sort_keys=True))}
+    return {
+        "source_sha256": digest,
+        "parameters": json.loads(json.dumps(params, sort_keys=True)),
+    }
 
 
-def is_finished(executed: str | Path, source: str | Path,
-                params: Mapping[str, Any]) -> bool:
+def is_finished(
+    executed: str | Path, source: str | Path, params: Mapping[str, Any]
+) -> bool:
     """Whether ``executed`` ran ``source`` to its end with ``params`` and no error."""
     import nbformat
 
@@ -143,8 +71,11 @@ def is_finished(executed: str | Path, source: str | Path,
     except Exception:  # a file cut short by a killed run is simply not finished
         return False
     run = meta.get("papermill", {})
-    return (meta.get("mlcl_batch") == _fingerprint(Path(source), params)
-            and run.get("end_time") is not None and not run.get("exception"))
+    return (
+        meta.get("mlcl_batch") == _fingerprint(Path(source), params)
+        and run.get("end_time") is not None
+        and not run.get("exception")
+    )
 
 
 def _short(text: Any) -> str:
@@ -162,12 +93,15 @@ def _failure(name: str, err: Exception, executed: Path) -> BatchError:
         what = f"{err.ename}: {_short(err.evalue)}"
     else:  # the kernel died, a timeout, ...
         where, what = "execution", f"{type(err).__name__}: {_short(err)}"
-    return BatchError(f"chapter {name} failed in {where}:\n    {what}\n"
-                      f"  the executed notebook, with the full traceback: {executed}")
+    return BatchError(
+        f"chapter {name} failed in {where}:\n    {what}\n"
+        f"  the executed notebook, with the full traceback: {executed}"
+    )
 
 
-def execute(source: Path, executed: Path, params: Mapping[str, Any],
-            cwd: Path) -> float:
+def execute(
+    source: Path, executed: Path, params: Mapping[str, Any], cwd: Path
+) -> float:
     """Run a notebook with papermill, recording what it was made from; seconds taken."""
     import nbformat
     import papermill as pm
@@ -181,8 +115,14 @@ def execute(source: Path, executed: Path, params: Mapping[str, Any],
     level = logger.level
     logger.setLevel(logging.ERROR)
     try:
-        pm.execute_notebook(nb, str(executed), parameters=dict(params),
-                            kernel_name="python3", progress_bar=False, cwd=str(cwd))
+        pm.execute_notebook(
+            nb,
+            str(executed),
+            parameters=dict(params),
+            kernel_name="python3",
+            progress_bar=False,
+            cwd=str(cwd),
+        )
     except Exception as err:
         raise _failure(source.stem, err, executed) from None
     finally:
@@ -206,8 +146,9 @@ def toc_files(root: Path) -> list[str]:
     return files
 
 
-def render(root: Path, out_dir: Path, executed: Mapping[str, Path],
-           log: Callable = print) -> Path:
+def render(
+    root: Path, out_dir: Path, executed: Mapping[str, Path], log: Callable = print
+) -> Path:
     """The HTML book of the executed notebooks, in ``out_dir/html``; runs no cell.
 
     A copy of the book tree goes to ``out_dir/_book``: ``_toc.yml`` as it is,
@@ -232,24 +173,40 @@ def render(root: Path, out_dir: Path, executed: Mapping[str, Path],
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, target)
     exe = Path(sys.executable).with_name("jupyter-book")
-    cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(tree),
-           "--builder", "html", "-W", "-n", "--keep-going"]
+    cmd = [
+        str(exe) if exe.exists() else "jupyter-book",
+        "build",
+        str(tree),
+        "--builder",
+        "html",
+        "-W",
+        "-n",
+        "--keep-going",
+    ]
     log("rendering the HTML book (no execution)")
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-25:])
-        raise BatchError(f"the HTML book did not render (jupyter-book exit "
-                         f"{proc.returncode}):\n{tail}")
+        raise BatchError(
+            f"the HTML book did not render (jupyter-book exit "
+            f"{proc.returncode}):\n{tail}"
+        )
     html = out_dir / "html"
     shutil.rmtree(html, ignore_errors=True)
     shutil.move(str(tree / "_build" / "html"), str(html))
     return html
 
 
-def run_batch(root: str | Path = ".", profile: str = "tiny", device: str | None = None,
-              params: Mapping[str, Any] | None = None, force: bool = False,
-              render_html: bool = True, out_dir: str | Path | None = None,
-              log: Callable = print) -> dict[str, str]:
+def run_batch(
+    root: str | Path = ".",
+    profile: str = "tiny",
+    device: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    force: bool = False,
+    render_html: bool = True,
+    out_dir: str | Path | None = None,
+    log: Callable = print,
+) -> dict[str, str]:
     """Run every chapter of the book at ``root``, then render it (see the module doc).
 
     ``params``: papermill parameters; keys naming a chapter hold that chapter's own.
@@ -301,8 +258,9 @@ def _resolve(value: str) -> Any:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="python -m mlcl_core.batch",
-                                 description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m mlcl_core.batch", description=__doc__.split("\n")[0]
+    )
     add = ap.add_argument
     add("--profile", default="tiny", help="config profile (to chapters declaring it)")
     add("--device", help="auto, cpu, cuda or cuda:N (to chapters that declare it)")
@@ -312,10 +270,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--no-render", action="store_true", help="execute only, no HTML book")
     add("-f", "--parameters_file", action="append", default=[], help="YAML file")
     add("-y", "--parameters_yaml", action="append", default=[], help="YAML text")
-    add("-r", "--parameters_raw", nargs=2, action="append", default=[],
-        metavar=("NAME", "VALUE"), help="a parameter as text")
-    add("-p", "--parameters", nargs=2, action="append", default=[],
-        metavar=("NAME", "VALUE"), help="a parameter (number, bool, None or text)")
+    add(
+        "-r",
+        "--parameters_raw",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="a parameter as text",
+    )
+    add(
+        "-p",
+        "--parameters",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="a parameter (number, bool, None or text)",
+    )
     return ap.parse_args(argv)
 
 
@@ -339,8 +311,15 @@ def parameters(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        run_batch(args.root, args.profile, args.device, parameters(args), args.force,
-                  not args.no_render, args.out)
+        run_batch(
+            args.root,
+            args.profile,
+            args.device,
+            parameters(args),
+            args.force,
+            not args.no_render,
+            args.out,
+        )
     except BatchError as err:
         print(f"batch stopped: {err}", file=sys.stderr)
         return 1

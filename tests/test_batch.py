@@ -127,6 +127,33 @@ def test_device_needs_a_chapter_that_declares_it(tmp_path):
         plan(batch.chapters(root / "book"), {}, {}, "tiny", "cuda")
 
 
+@pytest.mark.parametrize(
+    "annotation", ["int | None", "None | int", "Optional[int]", "'Optional[int]'"]
+)
+def test_optional_parameters_take_none_or_their_type(tmp_path, annotation):
+    params = f"subset: {annotation} = None  # rows; None: all\n"
+    root = _book(tmp_path, {"01_only": (params, "subset")})
+    paths = batch.chapters(root / "book")
+    assert plan(paths, {"subset": None}, {}, "tiny", None)["01_only"] == {
+        "subset": None
+    }
+    assert plan(paths, {"subset": 3}, {}, "tiny", None)["01_only"] == {"subset": 3}
+    with pytest.raises(BatchError, match="parameter subset='3' has type str"):
+        plan(paths, {"subset": "3"}, {}, "tiny", None)
+
+
+def test_the_smoke_parameters_fit_the_real_chapters():
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    paths = batch.chapters(root / "book")
+    values = yaml.safe_load((root / ".ci" / "batch-smoke.yml").read_text())
+    common, own = batch.split_sections(values, [p.stem for p in paths])
+    assert set(own) == {p.stem for p in paths}  # every chapter has smoke settings
+    got = plan(paths, common, own, "tiny", None)
+    assert got["02_adapter_internals"]["prepare_steps"] == 2
+
+
 def test_chapter_sections_of_the_parameters(book):
     stems = ["01_first", "02_second"]
     assert batch.split_sections({"a": 1, "02_second": {"b": 2}}, stems) == (

@@ -91,8 +91,9 @@ def test_the_opt_in_reads_each_language_with_its_scripts_voice(corpus, tmp_path)
         "lus_Latn": ("ind_Latn", "id"),
         "mni_Beng": ("ben_Beng", "bn"),
     }
-    line = ("dzo_Tibt is read by the bod_Tibt voice "
-            "(cmn+bophono; voice of the Tibt script)")
+    line = (
+        "dzo_Tibt is read by the bod_Tibt voice (cmn+bophono; voice of the Tibt script)"
+    )
     assert str(chosen["dzo_Tibt"]) == line
     table = corpus_audio(corpus, cfg, progress=False)
     assert len(table) == 16 and set(table["lang"]) == set(LANGS)

@@ -19,10 +19,10 @@ the language.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Sequence
 
-from . import NoVoiceError, SpeechBackend, get_backend
+from .base import NoVoiceError, SpeechBackend, get_backend
 from .languages import split_code
 
 #: Script (as corpus codes write it) -> the language whose voice reads it. Latin goes to
@@ -30,8 +30,12 @@ from .languages import split_code
 #: ny, c) much as the missionary orthographies of Jingpho and Mizo do; an English voice
 #: would apply English spelling rules to them.
 SCRIPT_STAND_INS: dict[str, str] = {
-    "Tibt": "bod_Tibt", "Beng": "ben_Beng", "Latn": "ind_Latn", "Mymr": "mya_Mymr",
-    "Hans": "zho_Hans", "Hant": "zho_Hant",
+    "Tibt": "bod_Tibt",
+    "Beng": "ben_Beng",
+    "Latn": "ind_Latn",
+    "Mymr": "mya_Mymr",
+    "Hans": "zho_Hans",
+    "Hant": "zho_Hant",
 }
 
 
@@ -45,8 +49,10 @@ class StandIn:
     why: str
 
     def __str__(self) -> str:
-        return (f"{self.language} is read by the {self.reads_as} voice "
-                f"({self.voice}; {self.why})")
+        return (
+            f"{self.language} is read by the {self.reads_as} voice "
+            f"({self.voice}; {self.why})"
+        )
 
 
 def parse_stand_ins(entries: Iterable[str]) -> dict[str, str]:
@@ -55,8 +61,10 @@ def parse_stand_ins(entries: Iterable[str]) -> dict[str, str]:
     for entry in entries:
         lang, sep, stand_in = str(entry).partition("=")
         if not sep or "=" in stand_in:
-            raise ValueError(f"stand-in {entry!r} must read 'language=stand-in', "
-                             "e.g. 'kac_Latn=eng_Latn'")
+            raise ValueError(
+                f"stand-in {entry!r} must read 'language=stand-in', "
+                "e.g. 'kac_Latn=eng_Latn'"
+            )
         lang, stand_in = lang.strip(), stand_in.strip()
         split_code(lang), split_code(stand_in)  # malformed codes: ValueError names them
         if lang in pairs:
@@ -73,23 +81,30 @@ def _has_voice(backend: SpeechBackend, lang: str) -> bool:
     return True
 
 
-def _no_voice(backend: SpeechBackend, lang: str, script: str | None,
-              reads_as: str | None) -> NoVoiceError:
+def _no_voice(
+    backend: SpeechBackend, lang: str, script: str | None, reads_as: str | None
+) -> NoVoiceError:
     """The error for a language with no voice and no stand-in, naming the opt-ins."""
     named = f"stand_ins=('{lang}=<language with a voice>',)"
     if reads_as is None:
-        return NoVoiceError(f"{backend.name} has no voice for language {lang!r} and "
-                            f"no stand-in is known for its script {script}; name one: "
-                            f"{named}")
-    return NoVoiceError(f"{backend.name} has no voice for language {lang!r}; opt in "
-                        f"to a stand-in voice: fallback_voices=True reads it as "
-                        f"{reads_as} (voice of the {script} script), or {named}")
+        return NoVoiceError(
+            f"{backend.name} has no voice for language {lang!r} and "
+            f"no stand-in is known for its script {script}; name one: "
+            f"{named}"
+        )
+    return NoVoiceError(
+        f"{backend.name} has no voice for language {lang!r}; opt in "
+        f"to a stand-in voice: fallback_voices=True reads it as "
+        f"{reads_as} (voice of the {script} script), or {named}"
+    )
 
 
-def resolve_stand_ins(languages: Sequence[str], backend: SpeechBackend,
-                      fallback: bool = False,
-                      overrides: Mapping[str, str] | None = None,
-                      ) -> dict[str, StandIn]:
+def resolve_stand_ins(
+    languages: Sequence[str],
+    backend: SpeechBackend,
+    fallback: bool = False,
+    overrides: Mapping[str, str] | None = None,
+) -> dict[str, StandIn]:
     """Language -> its :class:`StandIn`, for the languages read by another's voice.
 
     ``overrides`` (language -> stand-in) always apply (those of languages not asked
@@ -111,8 +126,9 @@ def resolve_stand_ins(languages: Sequence[str], backend: SpeechBackend,
             if not fallback or reads_as is None:
                 raise _no_voice(backend, lang, script, reads_as)
         if not _has_voice(backend, reads_as):
-            raise NoVoiceError(f"the stand-in {reads_as} for {lang} has no "
-                               f"{backend.name} voice either")
+            raise NoVoiceError(
+                f"the stand-in {reads_as} for {lang} has no {backend.name} voice either"
+            )
         chosen[lang] = StandIn(lang, reads_as, backend.voice(reads_as), why)
     return chosen
 
@@ -127,5 +143,9 @@ def stand_ins(speech_cfg, languages: Sequence[str]) -> dict[str, StandIn]:
     :class:`~mlcl_core.config.SpeechConfig`); empty when each has a voice of its own.
     ``print(*stand_ins(cfg.speech, langs).values(), sep="\\n")``: one line each."""
     backend = get_backend(speech_cfg.backend, **backend_options(speech_cfg))
-    return resolve_stand_ins(languages, backend, speech_cfg.fallback_voices,
-                             parse_stand_ins(speech_cfg.stand_ins))
+    return resolve_stand_ins(
+        languages,
+        backend,
+        speech_cfg.fallback_voices,
+        parse_stand_ins(speech_cfg.stand_ins),
+    )
