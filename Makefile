@@ -43,13 +43,14 @@ chapter: $(STAMP)
 	mkdir -p _build/papermill
 	$(BIN)/papermill $(NB) _build/papermill/$(notdir $(NB)) $(ARGS)
 
-# Rerun every chapter in batch with one profile: make batch PROFILE=paper
+# Rerun every chapter in batch with one profile, then render the executed notebooks as HTML:
+#   make batch PROFILE=paper DEVICE=cuda PARAMS=my-params.yml ARGS="-y 'seeds: [0, 1, 2]'"
+# Executed notebooks and html/ land in _build/batch/<profile>/. Chapters finished earlier with
+# the same parameters are skipped (FORCE=1 reruns them); a failing chapter stops the batch.
 PROFILE ?= tiny
 batch: $(STAMP)
-	mkdir -p _build/batch/$(PROFILE)
-	for nb in book/[0-9]*.ipynb; do \
-	  $(BIN)/papermill --cwd book $$nb _build/batch/$(PROFILE)/$$(basename $$nb) -p profile $(PROFILE) $(ARGS) || exit 1; \
-	done
+	$(BIN)/python -m mlcl_core.batch --profile $(PROFILE) $(if $(DEVICE),--device $(DEVICE)) \
+	  $(if $(PARAMS),-f $(PARAMS)) $(if $(FORCE),--force) $(ARGS)
 
 clean-book:
 	rm -rf _build

@@ -68,6 +68,13 @@ class SpeechConfig:
         feature_cache_dir: where the frozen feature extractor's output for a whole
             corpus is cached (keyed by the extractor's weights, ``max_seconds`` and the
             clips); ``None`` turns the cache off.
+        fallback_voices: read a language the backend has no voice for with the voice
+            of its script (``speech.fallback.SCRIPT_STAND_INS``: Tibetan script through
+            the Tibetan pipeline, Bengali through ``bn``, Latin through Indonesian);
+            off, such a language stops with ``NoVoiceError``.
+        stand_ins: ``"language=stand-in"`` pairs (``"kac_Latn=eng_Latn"``): that
+            language is read by the stand-in's voice, with or without
+            ``fallback_voices``.
     """
 
     backend: str = "espeak"
@@ -76,12 +83,18 @@ class SpeechConfig:
     max_seconds: float = 4.0
     marytts_url: str = "http://localhost:59125"
     feature_cache_dir: str | None = "~/.cache/mlcl/features"
+    fallback_voices: bool = False
+    stand_ins: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _check(self.workers >= 1, f"workers must be >= 1, got {self.workers}")
         _check(
             self.max_seconds > 0,
             f"max_seconds must be positive, got {self.max_seconds}",
+        )
+        _check(
+            all(isinstance(s, str) and s.count("=") == 1 for s in self.stand_ins),
+            f"stand_ins must be 'language=stand-in' texts, got {self.stand_ins}",
         )
 
 

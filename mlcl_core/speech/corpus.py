@@ -8,8 +8,9 @@ killed run loses nothing finished and a rerun synthesises only what is missing."
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from typing import Any, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -55,16 +56,25 @@ def _work(jobs: list[Job]) -> list[tuple[str, float, bool]]:
 
 
 def plan_jobs(
-    corpus: Corpus, backend: SpeechBackend, languages: Sequence[str]
+    corpus: Corpus,
+    backend: SpeechBackend,
+    languages: Sequence[str],
+    stand_ins: Mapping[str, str] | None = None,
 ) -> tuple[pd.DataFrame, list[Job]]:
-    """The output table (without ``seconds``) and the distinct jobs it needs."""
+    """The output table (without ``seconds``) and the distinct jobs it needs.
+    ``stand_ins``: language -> the language whose voice reads it (:mod:`.fallback`)."""
     version = backend.version
     frames, jobs = [], {}
     for lang in languages:
-        voice = backend.voice(lang)  # NoVoiceError before any work
+        speak_as = (stand_ins or {}).get(lang, lang)
+        voice = backend.voice(speak_as)  # NoVoiceError before any work
         t = corpus.table
+        # The key holds the voice that speaks (a stand-in's, if any), not the language.
         keys = [cache_key(backend.name, voice, version, text) for text in t[lang]]
-        ids = [f"{corpus.name}/{s}/{i}/{lang}" for s, i in zip(t["split"], t["id"])]
+        ids = [
+            f"{corpus.name}/{s}/{i}/{lang}"
+            for s, i in zip(t["split"], t["id"], strict=True)
+        ]
         frames.append(
             pd.DataFrame(
                 {
@@ -76,8 +86,8 @@ def plan_jobs(
                 }
             )
         )
-        for key, text, text_id in zip(keys, t[lang], ids):
-            jobs.setdefault(key, (key, text, lang, text_id))
+        for key, text, text_id in zip(keys, t[lang], ids, strict=True):
+            jobs.setdefault(key, (key, text, speak_as, text_id))
     return pd.concat(frames, ignore_index=True), list(jobs.values())
 
 
@@ -89,6 +99,7 @@ def synthesize_corpus(
     languages: Sequence[str] | None = None,
     progress: bool = True,
     chunk_size: int = 32,
+    stand_ins: Mapping[str, str] | None = None,
     **opts: Any,
 ) -> pd.DataFrame:
     """Speech for every sentence and language of ``corpus`` (a
@@ -97,7 +108,8 @@ def synthesize_corpus(
     Returns one row per (id, split, lang) with ``path`` (the cache file), ``seconds``
     and ``text_id`` (``<corpus>/<split>/<id>/<lang>``, as named in errors).
     ``attrs['synthesized']`` counts the files made in this call (the rest came from the
-    cache). ``opts`` go to the backend."""
+    cache). ``opts`` go to the backend. ``stand_ins`` maps a language to the one whose
+    voice reads it (:mod:`.fallback`)."""
     languages = tuple(languages or corpus.languages)
     missing = [lang for lang in languages if lang not in corpus.table.columns]
     if missing:
@@ -108,7 +120,7 @@ def synthesize_corpus(
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     cache = SpeechCache(cache_dir)
-    table, jobs = plan_jobs(corpus, get_backend(backend, **opts), languages)
+    table, jobs = plan_jobs(corpus, get_backend(backend, **opts), languages, stand_ins)
     chunks = [jobs[i : i + chunk_size] for i in range(0, len(jobs), chunk_size)]
     results = _run_chunks(
         chunks, (backend, opts, str(cache.root)), workers, progress, len(jobs)
@@ -162,8 +174,14 @@ def corpus_audio(
     languages: Sequence[str] | None = None,
     progress: bool = True,
 ) -> pd.DataFrame:
-    """:func:`synthesize_corpus` driven by a :class:`~mlcl_core.config.SpeechConfig`."""
-    opts = {"url": speech_cfg.marytts_url} if speech_cfg.backend == "marytts" else {}
+    """:func:`synthesize_corpus` driven by a :class:`~mlcl_core.config.SpeechConfig`,
+    with its stand-in voices (:func:`.fallback.stand_ins`) for languages without one."""
+    from .fallback import backend_options, stand_ins
+
+    languages = tuple(languages or corpus.languages)
+    # Languages not in the corpus get their clear error from synthesize_corpus.
+    known = [lang for lang in languages if lang in corpus.table.columns]
+    readers = {lang: s.reads_as for lang, s in stand_ins(speech_cfg, known).items()}
     return synthesize_corpus(
         corpus,
         backend=speech_cfg.backend,
@@ -171,7 +189,8 @@ def corpus_audio(
         workers=speech_cfg.workers,
         languages=languages,
         progress=progress,
-        **opts,
+        stand_ins=readers,
+        **backend_options(speech_cfg),
     )
 
 
@@ -181,6 +200,7 @@ def synthesis_speed(
     backend: str = "espeak",
     workers: int = 2,
     languages: Sequence[str] | None = None,
+    stand_ins: Mapping[str, str] | None = None,
     **opts: Any,
 ) -> dict[str, float]:
     """Measure synthesis speed: the first ``n`` sentences in each language, synthesised
@@ -197,7 +217,14 @@ def synthesis_speed(
     with tempfile.TemporaryDirectory(prefix="mlcl-speed-") as tmp:
         start = time.perf_counter()
         table = synthesize_corpus(
-            sample, backend, tmp, workers, languages, progress=False, **opts
+            sample,
+            backend,
+            tmp,
+            workers,
+            languages,
+            progress=False,
+            stand_ins=stand_ins,
+            **opts,
         )
         wall = time.perf_counter() - start
     audio = float(table["seconds"].sum())
