@@ -26,8 +26,11 @@ from mlcl_core.config import AdapterConfig, AudioEncoderConfig, TextEncoderConfi
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
 
-def train_wordpiece_tokenizer(texts: Iterable[str], vocab_size: int):
+def train_wordpiece_tokenizer(texts: Iterable[str], vocab_size: int, uncased: bool = False):
     """A BERT-compatible WordPiece tokenizer trained on ``texts``, keeping every vowel sign.
+
+    ``uncased=True`` is BERT's uncased normaliser instead (lowercase, strip accents), as in
+    ``bert-base-multilingual-uncased``; it deletes Tibetan and Burmese vowel signs.
 
     BERT's normaliser lowercases and strips accents (NFD, then drops combining marks), which
     deletes Tibetan and Burmese vowel signs; both are off here. transformers 5 rebuilds the
@@ -41,7 +44,7 @@ def train_wordpiece_tokenizer(texts: Iterable[str], vocab_size: int):
         raise ValueError(f"vocab_size must exceed the {len(SPECIAL_TOKENS)} special tokens, got {vocab_size}")
     tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     tok.normalizer = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True,
-                                                strip_accents=False, lowercase=False)
+                                                strip_accents=uncased, lowercase=uncased)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tok.decoder = decoders.WordPiece(prefix="##")
     trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS),
@@ -54,7 +57,7 @@ def train_wordpiece_tokenizer(texts: Iterable[str], vocab_size: int):
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
         special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)])
-    return BertTokenizerFast(tokenizer_object=tok, do_lower_case=False, strip_accents=False,
+    return BertTokenizerFast(tokenizer_object=tok, do_lower_case=uncased, strip_accents=uncased,
                              tokenize_chinese_chars=True, unk_token="[UNK]", sep_token="[SEP]",
                              pad_token="[PAD]", cls_token="[CLS]", mask_token="[MASK]")
 
