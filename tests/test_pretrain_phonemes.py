@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mlcl_core.pretrain.phonemes import SILENCE, frame_labels, normalise, spoken_phonemes
+from mlcl_core.pretrain.phonemes import (
+    SILENCE,
+    frame_labels,
+    normalise,
+    spoken_phonemes,
+)
 from mlcl_core.speech import synthesize
 
 
@@ -18,18 +23,33 @@ def test_normalise_drops_stress_and_merges_pauses():
 
 def test_frame_labels_take_the_phoneme_started_last():
     timed = [("t", 0.05), ("a", 0.10), ("n", 0.30)]
-    assert frame_labels(timed, np.array([0.0, 0.05, 0.2, 0.31, 5.0])) == [SILENCE, "t", "a", "n", "n"]
+    assert frame_labels(timed, np.array([0.0, 0.05, 0.2, 0.31, 5.0])) == [
+        SILENCE,
+        "t",
+        "a",
+        "n",
+        "n",
+    ]
 
 
-@pytest.mark.parametrize("text,lang", [("今天天气很好，我们去公园。", "zho_Hans"),
-                                       ("The weather is nice today.", "eng_Latn"),
-                                       ("བོད་ཀྱི་སྐད་ཡིག་", "bod_Tibt")])
+@pytest.mark.parametrize(
+    "text,lang",
+    [
+        ("今天天气很好，我们去公园。", "zho_Hans"),
+        ("The weather is nice today.", "eng_Latn"),
+        ("བོད་ཀྱི་སྐད་ཡིག་", "bod_Tibt"),
+    ],
+)
 def test_spoken_phonemes_match_the_backend_audio(text, lang):
     wave, timed = spoken_phonemes(text, lang)
-    # the clip the book hears (libespeak-ng's output length varies by a few ms between calls)
+    # the clip the book hears (libespeak-ng's length varies by a few ms between calls)
     assert abs(len(wave) - len(synthesize(text, lang))) <= 0.02 * len(wave)
     starts = [t for _, t in timed]
-    assert len(timed) > 5 and starts == sorted(starts) and starts[-1] <= len(wave) / 16_000 + 0.01
+    assert (
+        len(timed) > 5
+        and starts == sorted(starts)
+        and starts[-1] <= len(wave) / 16_000 + 0.01
+    )
     assert all(name and not name.startswith("'") for name, _ in timed)
 
 
@@ -38,4 +58,6 @@ def test_burmese_pieces_are_offset_into_one_timeline():
     wave, timed = spoken_phonemes(text, "mya_Mymr")
     starts = [t for _, t in timed]
     assert starts == sorted(starts)
-    assert starts[-1] > 0.6 * len(wave) / 16_000  # the last piece's phonemes sit at the end
+    assert (
+        starts[-1] > 0.6 * len(wave) / 16_000
+    )  # the last piece's phonemes sit at the end

@@ -1,16 +1,18 @@
-"""A tiny "wav2vec2-960h": a wav2vec2 trained to recognise the phonemes of synthesised speech.
+"""A tiny "wav2vec2-960h": a wav2vec2 trained to recognise the phonemes of synthesised
+speech.
 
-wav2vec2-base-960h carries phonetic information because it was fine-tuned to transcribe speech.
-Here the tiny wav2vec2 geometry learns the same thing directly: every frame of a synthesised
-training clip is classified into the phoneme espeak was speaking at that moment
-(:mod:`.phonemes` gives exact timings, so frame-wise cross-entropy replaces CTC's search over
-alignments and converges in a few CPU minutes). The front end strides 640 samples (25 frames/s,
-wav2vec2 has 50), so each phoneme (about 80 ms) spans two frames; the tiny profile's default
-front end (12.5 frames/s) would be too coarse for that.
+wav2vec2-base-960h carries phonetic information because it was fine-tuned to transcribe
+speech. Here the tiny wav2vec2 geometry learns the same thing directly: every frame of a
+synthesised training clip is classified into the phoneme espeak was speaking at that
+moment (:mod:`.phonemes` gives exact timings, so frame-wise cross-entropy replaces CTC's
+search over alignments and converges in a few CPU minutes). The front end strides 640
+samples (25 frames/s, wav2vec2 has 50), so each phoneme (about 80 ms) spans two frames;
+the tiny profile's default front end (12.5 frames/s) would be too coarse for that.
 
-Clips are random crops of :attr:`ASRSettings.crop_seconds` (the book feeds the encoder the first
-4 s of a clip). The result is a ``Wav2Vec2ForCTC`` checkpoint (its ``lm_head`` is the phoneme
-classifier, label 0 the padding/blank) with the phoneme inventory in ``vocab.json``.
+Clips are random crops of :attr:`ASRSettings.crop_seconds` (the book feeds the encoder
+the first 4 s of a clip). The result is a ``Wav2Vec2ForCTC`` checkpoint (its ``lm_head``
+is the phoneme classifier, label 0 the padding/blank) with the phoneme inventory in
+``vocab.json``.
 """
 
 from __future__ import annotations
@@ -79,7 +81,7 @@ class ASRSettings:
 
 
 class Clip(NamedTuple):
-    """One synthesised training sentence: its text, 16 kHz int16 wave and timed phonemes."""
+    """One synthesised training sentence: text, 16 kHz int16 wave, timed phonemes."""
 
     lang: str
     id: str
@@ -88,31 +90,47 @@ class Clip(NamedTuple):
     phonemes: list[tuple[str, float]]
 
 
-def training_clips(settings: ASRSettings, root: str | Path = EMBEDDED_SIB200) -> list[Clip]:
-    """Speak the training split of ``settings.languages`` (never dev or test) with espeak."""
+def training_clips(
+    settings: ASRSettings, root: str | Path = EMBEDDED_SIB200
+) -> list[Clip]:
+    """Speak the training split (never dev or test) of ``settings.languages``."""
     clips = []
     for lang in settings.languages:
         path = Path(root) / lang / "train.tsv"
         if not path.is_file():
             raise FileNotFoundError(f"no training split {path}")
-        table = pd.read_csv(path, sep="\t", quoting=3, dtype=str).head(settings.max_per_language)
+        table = pd.read_csv(path, sep="\t", quoting=3, dtype=str).head(
+            settings.max_per_language
+        )
         for sid, text in zip(table["index_id"], table["text"]):
             wave, timed = spoken_phonemes(text, lang)
-            pcm = (np.clip(wave, -1, 1) * 32767).astype(np.int16)  # half the memory of float32
+            pcm = (np.clip(wave, -1, 1) * 32767).astype(
+                np.int16
+            )  # half the memory of float32
             clips.append(Clip(lang, str(sid), text, pcm, timed))
     return clips
 
 
 def build_model(settings: ASRSettings, vocab: Sequence[str]):
-    """A random-init ``Wav2Vec2ForCTC`` of the settings' geometry with one output per label."""
+    """A random-init ``Wav2Vec2ForCTC`` of the settings' geometry with one output per
+    label."""
     from transformers import Wav2Vec2Config, Wav2Vec2ForCTC
 
     conf = Wav2Vec2Config(
-        vocab_size=len(vocab), pad_token_id=0, hidden_size=settings.hidden_size,
-        num_hidden_layers=settings.num_layers, num_attention_heads=settings.num_heads,
-        intermediate_size=settings.intermediate_size, conv_dim=list(settings.conv_dim),
-        conv_kernel=list(settings.conv_kernel), conv_stride=list(settings.conv_stride),
-        feat_extract_norm="layer", layerdrop=0.0, mask_time_prob=0.0, ctc_loss_reduction="mean")
+        vocab_size=len(vocab),
+        pad_token_id=0,
+        hidden_size=settings.hidden_size,
+        num_hidden_layers=settings.num_layers,
+        num_attention_heads=settings.num_heads,
+        intermediate_size=settings.intermediate_size,
+        conv_dim=list(settings.conv_dim),
+        conv_kernel=list(settings.conv_kernel),
+        conv_stride=list(settings.conv_stride),
+        feat_extract_norm="layer",
+        layerdrop=0.0,
+        mask_time_prob=0.0,
+        ctc_loss_reduction="mean",
+    )
     return Wav2Vec2ForCTC(conf)
 
 
@@ -126,17 +144,30 @@ def _frame_centres(model, n_frames: int) -> np.ndarray:
     return (np.arange(n_frames) * stride + field / 2) / SAMPLE_RATE
 
 
-def _batch(model, clips: Sequence[Clip], index: dict[str, int], crop: int,
-           rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Normalised crops (B, S), their sample mask (B, S) and frame labels (B, T) (-100: none)."""
+def _batch(
+    model,
+    clips: Sequence[Clip],
+    index: dict[str, int],
+    crop: int,
+    rng: np.random.Generator,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Normalised crops (B, S), their sample mask (B, S) and frame labels (B, T) (-100:
+    none)."""
     starts = [int(rng.integers(0, max(1, len(c.wave) - crop + 1))) for c in clips]
-    pieces = [c.wave[s:s + crop].astype(np.float32) / 32768 for c, s in zip(clips, starts)]
+    pieces = [
+        c.wave[s : s + crop].astype(np.float32) / 32768 for c, s in zip(clips, starts)
+    ]
     longest = max(len(p) for p in pieces)
-    wave, mask = torch.zeros(len(clips), longest), torch.zeros(len(clips), longest, dtype=torch.long)
+    wave, mask = (
+        torch.zeros(len(clips), longest),
+        torch.zeros(len(clips), longest, dtype=torch.long),
+    )
     for j, p in enumerate(pieces):
         x = torch.from_numpy(p)
-        wave[j, :len(x)] = (x - x.mean()) / torch.sqrt(x.var(unbiased=False) + 1e-7)  # as extract_features
-        mask[j, :len(x)] = 1
+        wave[j, : len(x)] = (x - x.mean()) / torch.sqrt(
+            x.var(unbiased=False) + 1e-7
+        )  # as extract_features
+        mask[j, : len(x)] = 1
     lengths = model.wav2vec2._get_feat_extract_output_lengths(mask.sum(1)).long()
     labels = torch.full((len(clips), int(lengths.max())), -100, dtype=torch.long)
     for j, (c, s) in enumerate(zip(clips, starts)):
@@ -149,18 +180,22 @@ def _batch(model, clips: Sequence[Clip], index: dict[str, int], crop: int,
 def _frame_loss(model, wave, mask, labels) -> tuple[torch.Tensor, torch.Tensor]:
     """Cross-entropy over labelled frames and the number of correct frames."""
     hidden = model.wav2vec2(wave, attention_mask=mask).last_hidden_state  # (B, T, D)
-    logits = model.lm_head(model.dropout(hidden))[:, :labels.shape[1]]  # (B, T, V)
-    keep = labels[:, :logits.shape[1]] != -100
-    target = labels[:, :logits.shape[1]][keep]
+    logits = model.lm_head(model.dropout(hidden))[:, : labels.shape[1]]  # (B, T, V)
+    keep = labels[:, : logits.shape[1]] != -100
+    target = labels[:, : logits.shape[1]][keep]
     logits = logits[keep]
-    return nn.functional.cross_entropy(logits, target), (logits.argmax(-1) == target).sum()
+    return nn.functional.cross_entropy(logits, target), (
+        logits.argmax(-1) == target
+    ).sum()
 
 
-def pretrain_asr(clips: Sequence[Clip], settings: ASRSettings, out_dir: str | Path) -> dict:
-    """Train the frame-wise phoneme recogniser on ``clips``; save it (and ``vocab.json``).
+def pretrain_asr(
+    clips: Sequence[Clip], settings: ASRSettings, out_dir: str | Path
+) -> dict:
+    """Train the frame-wise phoneme recogniser on ``clips``; save it and ``vocab.json``.
 
-    Returns the phoneme inventory size, seconds and per-epoch training loss and held-out frame
-    accuracy (``curve``).
+    Returns the phoneme inventory size, seconds and per-epoch training loss and held-out
+    frame accuracy (``curve``).
     """
     if not clips:
         raise ValueError("pretrain_asr needs at least one clip")
@@ -175,14 +210,16 @@ def pretrain_asr(clips: Sequence[Clip], settings: ASRSettings, out_dir: str | Pa
     model = build_model(settings, vocab)
     crop = int(settings.crop_seconds * SAMPLE_RATE)
     steps = settings.epochs * -(-len(train) // settings.batch_size)
-    opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    opt = torch.optim.AdamW(
+        model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay
+    )
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: max(0.0, 1 - s / steps))
     curve = []
     for epoch in range(settings.epochs):
         model.train()
         perm, losses = rng.permutation(len(train)), []
         for b in range(0, len(train), settings.batch_size):
-            batch = [train[i] for i in perm[b:b + settings.batch_size]]
+            batch = [train[i] for i in perm[b : b + settings.batch_size]]
             loss, _ = _frame_loss(model, *_batch(model, batch, index, crop, rng))
             opt.zero_grad()
             loss.backward()
@@ -190,26 +227,42 @@ def pretrain_asr(clips: Sequence[Clip], settings: ASRSettings, out_dir: str | Pa
             opt.step()
             sched.step()
             losses.append(loss.item())
-        curve.append({"epoch": epoch + 1, "train_loss": float(np.mean(losses)),
-                      "held_out_frame_accuracy": frame_accuracy(model, held, index, crop)})
+        curve.append(
+            {
+                "epoch": epoch + 1,
+                "train_loss": float(np.mean(losses)),
+                "held_out_frame_accuracy": frame_accuracy(model, held, index, crop),
+            }
+        )
+        print(f"  asr epoch {epoch + 1}/{settings.epochs}: {curve[-1]}", flush=True)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir)
-    (out_dir / "vocab.json").write_text(json.dumps(index, ensure_ascii=False, indent=0) + "\n")
-    return {"phonemes": len(vocab) - 1, "train_clips": len(train), "held_out_clips": len(held),
-            "seconds": round(time.perf_counter() - start, 1), "curve": curve}
+    (out_dir / "vocab.json").write_text(
+        json.dumps(index, ensure_ascii=False, indent=0) + "\n"
+    )
+    return {
+        "phonemes": len(vocab) - 1,
+        "train_clips": len(train),
+        "held_out_clips": len(held),
+        "seconds": round(time.perf_counter() - start, 1),
+        "curve": curve,
+    }
 
 
 @torch.no_grad()
-def frame_accuracy(model, clips: Sequence[Clip], index: dict[str, int], crop: int) -> float | None:
-    """Share of frames of the first ``crop`` samples of ``clips`` classified as their phoneme."""
+def frame_accuracy(
+    model, clips: Sequence[Clip], index: dict[str, int], crop: int
+) -> float | None:
+    """Share of frames of the first ``crop`` samples of ``clips`` classified as their
+    phoneme."""
     if not clips:
         return None
     model.eval()
     rng = np.random.default_rng(0)
     correct = total = 0
     for b in range(0, len(clips), 16):
-        part = [c._replace(wave=c.wave[:crop]) for c in clips[b:b + 16]]
+        part = [c._replace(wave=c.wave[:crop]) for c in clips[b : b + 16]]
         wave, mask, labels = _batch(model, part, index, crop, rng)
         _, right = _frame_loss(model, wave, mask, labels)
         correct, total = correct + int(right), total + int((labels != -100).sum())

@@ -1,10 +1,11 @@
-"""What the tiny checkpoints change: text <-> speech retrieval and the simulated imbalance.
+"""What the tiny checkpoints change: text <-> speech retrieval, simulated imbalance.
 
-* :func:`speech_retrieval`: chapter 3's setting (short contrastive training of MLCL), then, per
-  language, does a test sentence's text find its own speech among all test clips (and back)?
-* :func:`imbalance_table`: the library's ``run_table`` with the checkpoints as the encoders;
-  :func:`paired_difference` bootstraps MLCL's G and M difference from BERT-Combined on the
-  same test sentences.
+* :func:`speech_retrieval`: chapter 3's setting (short contrastive training of MLCL),
+  then, per language, does a test sentence's text find its own speech among all test
+  clips (and back)?
+* :func:`imbalance_table`: the library's ``run_table`` with the checkpoints as the
+  encoders; :func:`paired_difference` bootstraps MLCL's G and M difference from
+  BERT-Combined on the same test sentences.
 
 ``python -m mlcl_core.pretrain.evaluate retrieval|imbalance`` prints both as JSON.
 """
@@ -23,30 +24,48 @@ from mlcl_core.config import ExperimentConfig, make_config
 from mlcl_core.metrics import gini
 
 #: Chapter 3's training demo (its parameters cell).
-CHAPTER3 = {"num_epochs": 8, "batch_size": 16, "tau": 0.1, "alpha": 0.3, "beta": 0.5,
-            "max_seconds": 4.0, "lr": 0.003, "seed": 0, "adapter.kind": "none",
-            "text.pooling": "mean"}
+CHAPTER3 = {
+    "num_epochs": 8,
+    "batch_size": 16,
+    "tau": 0.1,
+    "alpha": 0.3,
+    "beta": 0.5,
+    "max_seconds": 4.0,
+    "lr": 0.003,
+    "seed": 0,
+    "adapter.kind": "none",
+    "text.pooling": "mean",
+}
 
 
 def text_speech_retrieval(emb: dict[str, Any]) -> pd.DataFrame:
-    """Per language, top-1 retrieval text -> speech and speech -> text of the same sentence.
+    """Per language, top-1 retrieval text -> speech and speech -> text of the same
+    sentence.
 
-    ``emb`` is :func:`mlcl_core.plots.embeddings.collect_embeddings`'s output; chance is 1/N.
+    ``emb`` is :func:`mlcl_core.plots.embeddings.collect_embeddings`'s output; chance is
+    1/N.
     """
     from mlcl_core.plots.embeddings import retrieval_accuracy
 
     rows = []
     for x, lang in enumerate(emb["langs"]):
         pair = np.stack([emb["text_emb"][x], emb["speech_emb"][x]])  # (2, N, P)
-        table = retrieval_accuracy(pair, ("text", "speech")).set_index(["src", "tgt"])["accuracy"]
-        rows.append({"lang": lang, "text_to_speech": table[("text", "speech")],
-                     "speech_to_text": table[("speech", "text")]})
+        table = retrieval_accuracy(pair, ("text", "speech")).set_index(["src", "tgt"])[
+            "accuracy"
+        ]
+        rows.append(
+            {
+                "lang": lang,
+                "text_to_speech": table[("text", "speech")],
+                "speech_to_text": table[("speech", "text")],
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def speech_retrieval(cfg: ExperimentConfig) -> dict[str, Any]:
-    """Train MLCL as chapter 3 does and measure text <-> speech retrieval on test, before and
-    after; returns the per-language tables, their means and the training history."""
+    """Train MLCL as chapter 3 does; measure text <-> speech retrieval on test, before
+    and after; returns the per-language tables, their means and the training history."""
     from mlcl_core.batching import ParallelDataset, make_loader
     from mlcl_core.corpora import load_from_config
     from mlcl_core.model import build_mlcl
@@ -59,8 +78,12 @@ def speech_retrieval(cfg: ExperimentConfig) -> dict[str, Any]:
     model, tokenizer, feats = build_mlcl(cfg, corpus, speech_table)
 
     def loader(split: str, shuffle: bool):
-        ds = ParallelDataset(corpus, split, tokenizer, cfg.data.languages, cfg.data.max_text_len, feats)
-        return make_loader(ds, cfg.train.batch_size, shuffle=shuffle, seed=cfg.train.seed)
+        ds = ParallelDataset(
+            corpus, split, tokenizer, cfg.data.languages, cfg.data.max_text_len, feats
+        )
+        return make_loader(
+            ds, cfg.train.batch_size, shuffle=shuffle, seed=cfg.train.seed
+        )
 
     train, test = loader("train", True), loader("test", False)
     before = text_speech_retrieval(collect_embeddings(model, test))
@@ -68,55 +91,89 @@ def speech_retrieval(cfg: ExperimentConfig) -> dict[str, Any]:
     fit = Trainer(model, cfg.train, progress=False).fit(train)
     after = text_speech_retrieval(collect_embeddings(model, test))
     mean = lambda t: float(t[["text_to_speech", "speech_to_text"]].to_numpy().mean())  # noqa: E731
-    return {"before": before.to_dict("records"), "after": after.to_dict("records"),
-            "mean_before": mean(before), "mean_after": mean(after),
-            "chance": 1 / len(test.dataset), "history": fit.history}
+    return {
+        "before": before.to_dict("records"),
+        "after": after.to_dict("records"),
+        "mean_before": mean(before),
+        "mean_after": mean(after),
+        "chance": 1 / len(test.dataset),
+        "history": fit.history,
+    }
 
 
-def paired_difference(preds_a: pd.DataFrame, preds_b: pd.DataFrame, n_boot: int = 1000,
-                      seed: int = 0) -> dict[str, dict[str, float]]:
+def paired_difference(
+    preds_a: pd.DataFrame, preds_b: pd.DataFrame, n_boot: int = 1000, seed: int = 0
+) -> dict[str, dict[str, float]]:
     """G and M of system b minus system a, with 95 % paired bootstrap intervals.
 
-    ``preds_*`` have columns ``id``, ``lang``, ``y``, ``y_hat`` (all seeds pooled); each draw
-    resamples test sentence ids, the same for both systems and every language.
+    ``preds_*`` have columns ``id``, ``lang``, ``y``, ``y_hat`` (all seeds pooled); each
+    draw resamples test sentence ids, the same for both systems and every language.
     """
+
     def table(p: pd.DataFrame) -> pd.DataFrame:  # (sentence, lang) -> share correct
-        return (p.assign(ok=p["y"] == p["y_hat"]).groupby(["id", "lang"])["ok"].mean()
-                .unstack("lang"))
+        return (
+            p.assign(ok=p["y"] == p["y_hat"])
+            .groupby(["id", "lang"])["ok"]
+            .mean()
+            .unstack("lang")
+        )
 
     a, b = table(preds_a), table(preds_b)
     ids = a.index.intersection(b.index)
-    a, b = a.loc[ids].to_numpy(), b.loc[ids][table(preds_a).columns].to_numpy()  # (U, K)
+    a, b = (
+        a.loc[ids].to_numpy(),
+        b.loc[ids][table(preds_a).columns].to_numpy(),
+    )  # (U, K)
     rng = np.random.default_rng(seed)
     out: dict[str, list[float]] = {"G": [], "M": []}
-    for draw in [np.arange(len(ids))] + [rng.integers(0, len(ids), len(ids)) for _ in range(n_boot)]:
+    for draw in [np.arange(len(ids))] + [
+        rng.integers(0, len(ids), len(ids)) for _ in range(n_boot)
+    ]:
         acc_a, acc_b = a[draw].mean(0), b[draw].mean(0)
         out["G"].append(gini(acc_b) - gini(acc_a))
         out["M"].append(float(acc_b.mean() - acc_a.mean()))
-    return {k: {"difference": v[0], "low": float(np.percentile(v[1:], 2.5)),
-                "high": float(np.percentile(v[1:], 97.5))} for k, v in out.items()}
+    return {
+        k: {
+            "difference": v[0],
+            "low": float(np.percentile(v[1:], 2.5)),
+            "high": float(np.percentile(v[1:], 97.5)),
+        }
+        for k, v in out.items()
+    }
 
 
-def imbalance_table(cfg: ExperimentConfig, systems: Sequence[str], seeds: Sequence[int],
-                    results_dir: str, experiment: str) -> dict[str, Any]:
-    """``run_table`` of ``systems`` x ``seeds`` under ``cfg``; per-language accuracy, G, M
-    (seed means) and, with both ``combined`` and ``mlcl``, the paired difference."""
+def imbalance_table(
+    cfg: ExperimentConfig,
+    systems: Sequence[str],
+    seeds: Sequence[int],
+    results_dir: str,
+    experiment: str,
+) -> dict[str, Any]:
+    """``run_table`` of ``systems`` x ``seeds`` under ``cfg``.
+
+    Returns accuracy per language, G and M (seed means) and, with both ``combined`` and
+    ``mlcl``, the paired difference of their G and M."""
     from mlcl_core import experiments as ex
 
     summary = ex.run_table(cfg, systems, seeds, results_dir, experiment, progress=False)
     cols = list(cfg.data.languages) + ["G", "G_low", "G_high", "M", "M_low", "M_high"]
     result: dict[str, Any] = {"summary": summary[cols].round(4).to_dict("index")}
     if {"combined", "mlcl"} <= set(systems):
-        preds = ex.load_predictions(results_dir, experiment, run_ids=summary.attrs["run_ids"])
+        preds = ex.load_predictions(
+            results_dir, experiment, run_ids=summary.attrs["run_ids"]
+        )
         result["mlcl_minus_combined"] = paired_difference(
-            preds[preds["system"] == "combined"], preds[preds["system"] == "mlcl"])
+            preds[preds["system"] == "combined"], preds[preds["system"] == "mlcl"]
+        )
     return result
 
 
 def main(argv: list[str] | None = None) -> None:
-    from mlcl_core.pretrain import pretrained_overrides
+    from mlcl_core.pretrain import AUDIO_CHECKPOINT, TEXT_CHECKPOINT, checkpoint_path
 
-    p = argparse.ArgumentParser(prog="python -m mlcl_core.pretrain.evaluate", description=__doc__)
+    p = argparse.ArgumentParser(
+        prog="python -m mlcl_core.pretrain.evaluate", description=__doc__
+    )
     p.add_argument("what", choices=("retrieval", "imbalance"))
     p.add_argument("--text", choices=("pretrained", "scratch"), default="pretrained")
     p.add_argument("--audio", choices=("pretrained", "scratch"), default="pretrained")
@@ -125,19 +182,37 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--num-epochs", type=int, default=5)
     p.add_argument("--max-seconds", type=float, default=4.0)
     p.add_argument("--results-dir", default="results")
+    p.add_argument(
+        "--threads", type=int, default=0, help="torch threads (0: torch's default)"
+    )
     args = p.parse_args(argv)
-    over = pretrained_overrides()
-    keep = ([k for k in over if k.startswith("text.")] if args.text == "pretrained" else []) + \
-           ([k for k in over if k.startswith("audio.")] if args.audio == "pretrained" else [])
-    over = {k: over[k] for k in keep}
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    over: dict[str, Any] = {}
+    for side, name in (("text", TEXT_CHECKPOINT), ("audio", AUDIO_CHECKPOINT)):
+        if getattr(args, side) == "pretrained":
+            over.update(
+                {
+                    f"{side}.name_or_path": checkpoint_path(name),
+                    f"{side}.pretrained": True,
+                }
+            )
     start = time.perf_counter()
     if args.what == "retrieval":
-        out = speech_retrieval(make_config("tiny", **{**CHAPTER3, "max_seconds": args.max_seconds},
-                                           **over))
+        out = speech_retrieval(
+            make_config("tiny", **{**CHAPTER3, "max_seconds": args.max_seconds}, **over)
+        )
     else:
         cfg = make_config("tiny", num_epochs=args.num_epochs, **over)
-        out = imbalance_table(cfg, args.systems, args.seeds, args.results_dir,
-                              f"imbalance-{args.text}-text-{args.audio}-audio")
+        out = imbalance_table(
+            cfg,
+            args.systems,
+            args.seeds,
+            args.results_dir,
+            f"imbalance-{args.text}-text-{args.audio}-audio",
+        )
     out["settings"] = vars(args)
     out["seconds"] = round(time.perf_counter() - start, 1)
     print(json.dumps(out, indent=1, default=str))

@@ -1,4 +1,5 @@
-"""Provenance of a built checkpoint: data, settings, code commit, date and machine, as JSON."""
+"""Provenance of a built checkpoint: data, settings, code commit, date and machine, as
+JSON."""
 
 from __future__ import annotations
 
@@ -22,10 +23,18 @@ def git_commit(repo: str | Path) -> str:
     """``HEAD`` of the repository at ``repo`` (``+dirty`` with uncommitted changes), or
     ``unknown`` outside a git checkout."""
     try:
-        head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True,
-                              text=True, timeout=30).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--",
-                                "mlcl_core"], capture_output=True, text=True, timeout=30).stdout
+        head = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(repo), "status", "--porcelain", "--", "mlcl_core"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return (head + ("+dirty" if dirty.strip() else "")) if head else "unknown"
@@ -41,16 +50,28 @@ def texts_digest(texts: Iterable[str]) -> str:
 
 def machine() -> dict[str, Any]:
     """The machine the checkpoint was built on (its speed explains the settings)."""
-    return {"platform": platform.platform(), "processor": platform.machine(),
-            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "torch": torch.__version__, "python": platform.python_version()}
+    return {
+        "platform": platform.platform(),
+        "processor": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def write_provenance(out_dir: str | Path, **record: Any) -> Path:
     """Write ``record`` plus date and machine to ``out_dir/provenance.json``."""
     path = Path(out_dir) / PROVENANCE_FILE
-    full = {"date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "machine": machine(), **record}
+    full = {
+        "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(
+            timespec="seconds"
+        ),
+        "machine": machine(),
+        **record,
+    }
     with atomic_path(path) as tmp:
-        Path(tmp).write_text(json.dumps(full, indent=2, ensure_ascii=False, default=str) + "\n")
+        Path(tmp).write_text(
+            json.dumps(full, indent=2, ensure_ascii=False, default=str) + "\n"
+        )
     return path
