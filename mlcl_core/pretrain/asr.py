@@ -53,7 +53,7 @@ class ASRSettings:
 
     languages: tuple[str, ...] = ("eng_Latn", "zho_Hans", "mya_Mymr")
     max_per_language: int | None = None
-    epochs: int = 4
+    epochs: int = 3
     batch_size: int = 16
     lr: float = 2e-3
     weight_decay: float = 0.01
