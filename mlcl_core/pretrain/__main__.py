@@ -40,6 +40,7 @@ def build_text(args: argparse.Namespace) -> None:
         args.pool, settings.weights, max_per_language=args.max_per_language
     )
     out = Path(args.out) / TEXT_CHECKPOINT
+    commit = git_commit(Path(__file__).parent)  # the code as it starts, not as it ends
     print(
         f"tiny-mbert: {len(texts)} sentences of {len(counts)} languages -> {out}",
         flush=True,
@@ -56,7 +57,7 @@ def build_text(args: argparse.Namespace) -> None:
         },
         settings=settings.to_dict(),
         result=summary,
-        git_commit=git_commit(out),
+        git_commit=commit,
     )
     print(
         f"tiny-mbert: done in {summary['seconds']} s, loss {summary['loss_curve'][-1]}",
@@ -74,6 +75,7 @@ def build_audio(args: argparse.Namespace) -> None:
         epochs=args.asr_epochs,
         max_per_language=args.asr_per_language,
     )
+    commit = git_commit(Path(__file__).parent)  # the code as it starts, not as it ends
     clips = training_clips(settings)
     out = Path(args.out) / AUDIO_CHECKPOINT
     print(f"tiny-wav2vec2: {len(clips)} clips -> {out}", flush=True)
@@ -90,7 +92,7 @@ def build_audio(args: argparse.Namespace) -> None:
         },
         settings=settings.to_dict(),
         result=summary,
-        git_commit=git_commit(out),
+        git_commit=commit,
     )
     print(
         f"tiny-wav2vec2: done in {summary['seconds']} s, {summary['curve'][-1]}",
