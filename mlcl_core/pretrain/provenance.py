@@ -30,7 +30,7 @@ def git_commit(repo: str | Path) -> str:
             timeout=30,
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "-C", str(repo), "status", "--porcelain", "--", "mlcl_core"],
+            ["git", "-C", str(repo), "status", "--porcelain", "--", ":(top)mlcl_core"],
             capture_output=True,
             text=True,
             timeout=30,
