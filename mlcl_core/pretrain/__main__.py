@@ -33,6 +33,8 @@ def build_text(args: argparse.Namespace) -> None:
         uncased=args.uncased,
         steps=args.mlm_steps,
         batch_size=args.mlm_batch,
+        lr=args.mlm_lr,
+        max_len=args.mlm_max_len,
         max_per_language=args.max_per_language,
         weights=dict(DEFAULT_WEIGHTS),
     )
@@ -111,8 +113,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--pool", default=str(DEFAULT_POOL), help="the mBERT-like text pool")
     p.add_argument("--vocab-size", type=int, default=8000)
     p.add_argument("--uncased", action="store_true", help="BERT's uncased normaliser")
-    p.add_argument("--mlm-steps", type=int, default=250)
-    p.add_argument("--mlm-batch", type=int, default=32)
+    p.add_argument("--mlm-steps", type=int, default=1500)
+    p.add_argument("--mlm-lr", type=float, default=1e-3)
+    p.add_argument("--mlm-max-len", type=int, default=64)
+    p.add_argument("--mlm-batch", type=int, default=16)
     p.add_argument("--asr-epochs", type=int, default=3)
     p.add_argument(
         "--asr-per-language",

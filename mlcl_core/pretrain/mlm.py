@@ -60,8 +60,8 @@ class MLMSettings:
     uncased: bool = False
     max_len: int = 64
     max_positions: int = 128
-    steps: int = 250
-    batch_size: int = 32
+    steps: int = 1500
+    batch_size: int = 16
     lr: float = 1e-3
     warmup: float = 0.05
     weight_decay: float = 0.01
