@@ -93,3 +93,17 @@ def test_small_run_has_the_shipped_shape_and_loads_with_from_pretrained(tmp_path
         json.loads((shipped / "provenance.json").read_text())["data"]["split"]
         == "train only"
     )
+
+
+def test_uncased_option_lowercases_and_survives_a_reload(tmp_path):
+    from transformers import AutoTokenizer
+
+    from mlcl_core.encoders import train_wordpiece_tokenizer
+
+    texts = ["The Weather Is Nice Today.", "Café au lait", "ရေအောက်"] * 20
+    for uncased, expect in ((True, "the"), (False, "The")):
+        tok = train_wordpiece_tokenizer(texts, 200, uncased=uncased)
+        tok.save_pretrained(tmp_path / str(uncased))
+        again = AutoTokenizer.from_pretrained(tmp_path / str(uncased))
+        for t in (tok, again):
+            assert t.tokenize("The weather")[0] == expect
