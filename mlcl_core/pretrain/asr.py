@@ -20,9 +20,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -102,7 +103,7 @@ def training_clips(
         table = pd.read_csv(path, sep="\t", quoting=3, dtype=str).head(
             settings.max_per_language
         )
-        for sid, text in zip(table["index_id"], table["text"]):
+        for sid, text in zip(table["index_id"], table["text"], strict=True):
             wave, timed = spoken_phonemes(text, lang)
             pcm = (np.clip(wave, -1, 1) * 32767).astype(
                 np.int16
@@ -139,7 +140,7 @@ def _frame_centres(model, n_frames: int) -> np.ndarray:
     conf = model.config
     stride = int(np.prod(conf.conv_stride))
     field, jump = 1, 1
-    for k, s in zip(conf.conv_kernel, conf.conv_stride):
+    for k, s in zip(conf.conv_kernel, conf.conv_stride, strict=True):
         field, jump = field + (k - 1) * jump, jump * s
     return (np.arange(n_frames) * stride + field / 2) / SAMPLE_RATE
 
@@ -155,7 +156,8 @@ def _batch(
     none)."""
     starts = [int(rng.integers(0, max(1, len(c.wave) - crop + 1))) for c in clips]
     pieces = [
-        c.wave[s : s + crop].astype(np.float32) / 32768 for c, s in zip(clips, starts)
+        c.wave[s : s + crop].astype(np.float32) / 32768
+        for c, s in zip(clips, starts, strict=True)
     ]
     longest = max(len(p) for p in pieces)
     wave, mask = (
@@ -170,7 +172,7 @@ def _batch(
         mask[j, : len(x)] = 1
     lengths = model.wav2vec2._get_feat_extract_output_lengths(mask.sum(1)).long()
     labels = torch.full((len(clips), int(lengths.max())), -100, dtype=torch.long)
-    for j, (c, s) in enumerate(zip(clips, starts)):
+    for j, (c, s) in enumerate(zip(clips, starts, strict=True)):
         n = int(lengths[j])
         names = frame_labels(c.phonemes, _frame_centres(model, n) + s / SAMPLE_RATE)
         labels[j, :n] = torch.tensor([index[name] for name in names])

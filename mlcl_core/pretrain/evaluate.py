@@ -15,7 +15,8 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -33,8 +34,8 @@ CHAPTER3 = {
     "max_seconds": 4.0,
     "lr": 0.003,
     "seed": 0,
-    "adapter.kind": "none",
-    "text.pooling": "mean",
+    "adapter_kind": "none",
+    "pooling": "mean",
 }
 
 
@@ -66,8 +67,9 @@ def text_speech_retrieval(emb: dict[str, Any]) -> pd.DataFrame:
 def speech_retrieval(cfg: ExperimentConfig) -> dict[str, Any]:
     """Train MLCL as chapter 3 does; measure text <-> speech retrieval on test, before
     and after; returns the per-language tables, their means and the training history."""
-    from mlcl_core.batching import ParallelDataset, make_loader
+    from mlcl_core.batching import make_loaders
     from mlcl_core.corpora import load_from_config
+    from mlcl_core.features import corpus_features
     from mlcl_core.model import build_mlcl
     from mlcl_core.plots.embeddings import collect_embeddings
     from mlcl_core.speech.corpus import corpus_audio
@@ -75,17 +77,10 @@ def speech_retrieval(cfg: ExperimentConfig) -> dict[str, Any]:
 
     corpus = load_from_config(cfg.data)
     speech_table = corpus_audio(corpus, cfg.speech, progress=False)
-    model, tokenizer, feats = build_mlcl(cfg, corpus, speech_table)
-
-    def loader(split: str, shuffle: bool):
-        ds = ParallelDataset(
-            corpus, split, tokenizer, cfg.data.languages, cfg.data.max_text_len, feats
-        )
-        return make_loader(
-            ds, cfg.train.batch_size, shuffle=shuffle, seed=cfg.train.seed
-        )
-
-    train, test = loader("train", True), loader("test", False)
+    model = build_mlcl(cfg, corpus)
+    feats = corpus_features(cfg, corpus, speech_table, model.audio_encoder)
+    loaders = make_loaders(cfg, corpus, model.tokenizer, feats)
+    train, test = loaders["train"], loaders["test"]  # test in corpus order
     before = text_speech_retrieval(collect_embeddings(model, test))
     model.prepare(train)
     fit = Trainer(model, cfg.train, progress=False).fit(train)
@@ -153,13 +148,14 @@ def imbalance_table(
 
     Returns accuracy per language, G and M (seed means) and, with both ``combined`` and
     ``mlcl``, the paired difference of their G and M."""
-    from mlcl_core import experiments as ex
+    from mlcl_core.results import load_predictions
+    from mlcl_core.systems import run_table
 
-    summary = ex.run_table(cfg, systems, seeds, results_dir, experiment, progress=False)
+    summary = run_table(cfg, systems, seeds, results_dir, experiment, progress=False)
     cols = list(cfg.data.languages) + ["G", "G_low", "G_high", "M", "M_low", "M_high"]
     result: dict[str, Any] = {"summary": summary[cols].round(4).to_dict("index")}
     if {"combined", "mlcl"} <= set(systems):
-        preds = ex.load_predictions(
+        preds = load_predictions(
             results_dir, experiment, run_ids=summary.attrs["run_ids"]
         )
         result["mlcl_minus_combined"] = paired_difference(

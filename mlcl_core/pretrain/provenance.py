@@ -9,8 +9,9 @@ import json
 import os
 import platform
 import subprocess
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import torch
 
@@ -64,9 +65,7 @@ def write_provenance(out_dir: str | Path, **record: Any) -> Path:
     """Write ``record`` plus date and machine to ``out_dir/provenance.json``."""
     path = Path(out_dir) / PROVENANCE_FILE
     full = {
-        "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(
-            timespec="seconds"
-        ),
+        "date_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": machine(),
         **record,
     }
