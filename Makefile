@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test test-fast lint format env clean-book clean-results chapter batch
+.PHONY: book test test-fast lint format env clean-book clean-results chapter batch pretrain
 
 env: $(STAMP)
 
@@ -37,6 +37,14 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 	$(BIN)/nbstripout book/*.ipynb
+
+# Rebuild the tiny pre-trained checkpoints (tiny mBERT, tiny wav2vec2) shipped in
+# mlcl_core/data/checkpoints/ from the repository's data: the text pool is read from
+# ../shared/data/sib200-pretrain (POOL=...), speech is synthesised with espeak. ARGS adds
+# flags of `python -m mlcl_core.pretrain --help`, e.g. ARGS="--threads 1" on a busy machine.
+POOL ?= ../shared/data/sib200-pretrain
+pretrain: $(STAMP)
+	$(BIN)/python -m mlcl_core.pretrain all --pool $(POOL) $(ARGS)
 
 # Rerun one chapter in batch: make chapter NB=book/01_data_synthesis.ipynb ARGS="-p subset 50"
 chapter: $(STAMP)

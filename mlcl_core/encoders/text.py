@@ -3,7 +3,7 @@ or loaded with ``from_pretrained`` (``paper``), and sentence pooling."""
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 
@@ -21,9 +21,14 @@ def pool(states: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tensor
     return (states * w).sum(1) / w.sum(1).clamp(min=1.0)
 
 
-def train_wordpiece_tokenizer(texts: Iterable[str], vocab_size: int):
+def train_wordpiece_tokenizer(
+    texts: Iterable[str], vocab_size: int, uncased: bool = False
+):
     """A BERT-compatible WordPiece tokenizer trained on ``texts``, keeping every vowel
     sign.
+
+    ``uncased=True`` is BERT's uncased normaliser instead (lowercase, strip accents), as
+    in ``bert-base-multilingual-uncased``; it deletes Tibetan and Burmese vowel signs.
 
     BERT's normaliser lowercases and strips accents (NFD, then drops combining marks),
     which deletes Tibetan and Burmese vowel signs; both are off here. transformers 5
@@ -49,7 +54,10 @@ def train_wordpiece_tokenizer(texts: Iterable[str], vocab_size: int):
         )
     tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     tok.normalizer = normalizers.BertNormalizer(
-        clean_text=True, handle_chinese_chars=True, strip_accents=False, lowercase=False
+        clean_text=True,
+        handle_chinese_chars=True,
+        strip_accents=uncased,
+        lowercase=uncased,
     )
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tok.decoder = decoders.WordPiece(prefix="##")
@@ -68,8 +76,8 @@ def train_wordpiece_tokenizer(texts: Iterable[str], vocab_size: int):
     )
     return BertTokenizerFast(
         tokenizer_object=tok,
-        do_lower_case=False,
-        strip_accents=False,
+        do_lower_case=uncased,
+        strip_accents=uncased,
         tokenize_chinese_chars=True,
         unk_token="[UNK]",
         sep_token="[SEP]",

@@ -97,7 +97,14 @@ class EspeakLib:
         i = 0
         while events[i].type != 0:  # the event list ends with LIST_TERMINATED
             if events[i].type == EVENT_PHONEME:
-                self._phonemes.append(events[i].id.string.decode("ascii", "replace"))
+                # keep the start (ms into this call's output) for frame-level phoneme
+                # labels
+                self._phonemes.append(
+                    (
+                        events[i].id.string.decode("ascii", "replace"),
+                        events[i].audio_position,
+                    )
+                )
             i += 1
         return 0  # 0 = keep synthesising
 
@@ -105,6 +112,13 @@ class EspeakLib:
         self, text: str, voice: str, phonemes: bool = False
     ) -> tuple[np.ndarray, list[str]]:
         """int16 samples at ``sample_rate`` and the phoneme mnemonics espeak spoke."""
+        samples, timed = self.synth_timed(text, voice, phonemes)
+        return samples, [name for name, _ in timed]
+
+    def synth_timed(
+        self, text: str, voice: str, phonemes: bool = False
+    ) -> tuple[np.ndarray, list[tuple[str, int]]]:
+        """int16 samples and (mnemonic, start in ms) of every phoneme espeak spoke."""
         data = text.encode("utf-8") + b"\0"
         flags = CHARS_UTF8 | (PHONEMES if phonemes else 0)
         with self._lock:
