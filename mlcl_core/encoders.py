@@ -50,6 +50,13 @@ def train_wordpiece_tokenizer(texts: Iterable[str], vocab_size: int):
     if not any(t.strip() for t in texts):
         raise ValueError("cannot train a tokenizer: no non-empty texts given")
     tok.train_from_iterator(texts, trainer=trainer)
+    # The trainer's token set is reproducible but its ids are not: they change from one
+    # process to the next (a hash-ordered alphabet), so two runs with the same seed, or
+    # the processes of one torchrun job, would give the same embedding row to different
+    # tokens. Canonical ids: the special tokens first, then the others sorted.
+    learnt = sorted(set(tok.get_vocab()) - set(SPECIAL_TOKENS))
+    tok.model = models.WordPiece({t: i for i, t in enumerate([*SPECIAL_TOKENS, *learnt])},
+                                 unk_token="[UNK]")
     cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",

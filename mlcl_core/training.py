@@ -21,6 +21,9 @@ It does
 - a checkpoint at the end of every epoch (and optionally every ``checkpoint_every`` steps),
   written atomically; ``fit`` resumes from it after a kill, mid-epoch included, and ends with
   the same weights and metrics as an uninterrupted run (exactly equal on CPU);
+- data-parallel training under ``torchrun`` (:mod:`mlcl_core.distributed`): each process
+  trains on its shard of every batch of the DistributedDataParallel-wrapped model; only
+  rank 0 writes checkpoints; every process evaluates the whole dev split (same result);
 - hooks: ``adversary.attack(model, batch, loss_fn)`` runs after the clean backward pass and
   before clipping (FGM/PGD in :mod:`mlcl_core.baselines`); ``on_step(trainer, state)`` runs after
   each optimiser step (logging, or killing the process in the resume test).
@@ -42,6 +45,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from mlcl_core import distributed
 from mlcl_core.config import TrainConfig
 from mlcl_core.outputs import ModelOutput, move_to
 from mlcl_core.storage import atomic_path
@@ -171,15 +175,24 @@ class Trainer:
         if checkpoint_every < 0:
             raise ValueError(f"checkpoint_every must be >= 0, got {checkpoint_every}")
         self.cfg = cfg
-        self.device = resolve_device(cfg.device)
+        self.device = distributed.init_from_env(resolve_device(cfg.device))
         self.model = model.to(self.device)
+        # Under torchrun the forward/backward of training go through DDP (gradient
+        # averaging); self.model stays the plain module (state dicts, evaluation).
+        self.net = self.model
+        if distributed.world()[1] > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.net = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
         self.adversary = adversary
         self.on_step = on_step
         self.checkpoint_every = checkpoint_every
         self.progress = progress
         self.use_bf16 = cfg.bf16 and self.device.type == "cuda"
-        self.optimizer = torch.optim.AdamW(self._param_groups(), lr=cfg.lr)
+        # fused AdamW on CUDA (one kernel for all parameters); on CPU the default
+        # (single-tensor) step, which keeps today's numbers exactly.
+        fused = self.device.type == "cuda"
+        self.optimizer = torch.optim.AdamW(self._param_groups(), lr=cfg.lr, fused=fused or None)
         for group in self.optimizer.param_groups:
             group["base_lr"] = group["lr"]
         self.total_steps: int | None = None  # set by fit() from the loader's length
@@ -223,9 +236,9 @@ class Trainer:
     def _autocast(self):
         return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.use_bf16)
 
-    def _forward(self, batch: dict) -> ModelOutput:
+    def _forward(self, batch: dict, train: bool = False) -> ModelOutput:
         with self._autocast():
-            return self.model(batch)
+            return (self.net if train else self.model)(batch)
 
     # ----------------------------------------------------------------- seeds
     def _seed_epoch(self, loader: Iterable, epoch: int) -> None:
@@ -245,7 +258,7 @@ class Trainer:
 
     def _save_checkpoint(self, state: dict[str, Any]) -> None:
         path = self._checkpoint_path()
-        if path is None:
+        if path is None or distributed.world()[0] != 0:  # one writer under torchrun
             return
         path.parent.mkdir(parents=True, exist_ok=True)
         payload = {
@@ -280,12 +293,12 @@ class Trainer:
     def _train_step(self, batch: dict) -> ModelOutput:
         batch = move_to(batch, self.device)
         self.optimizer.zero_grad(set_to_none=True)
-        out = self._forward(batch)
+        out = self._forward(batch, train=True)
         if not torch.isfinite(out.loss):
             raise FloatingPointError(f"non-finite training loss {out.loss.item()}")
         out.loss.backward()
         if self.adversary is not None:
-            self.adversary.attack(self.model, batch, lambda: self._forward(batch).loss)
+            self.adversary.attack(self.model, batch, lambda: self._forward(batch, train=True).loss)
         if self.cfg.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
         self.optimizer.step()
@@ -300,6 +313,7 @@ class Trainer:
         from tqdm.auto import tqdm
 
         start = time.perf_counter()
+        train_loader = distributed.shard_loader(train_loader)  # itself outside torchrun
         if hasattr(train_loader, "__len__"):
             self.total_steps = self.cfg.num_epochs * len(train_loader)
         ckpt = self._load_checkpoint()
