@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test env clean-book chapter batch
+.PHONY: book test env clean-book chapter batch bench
 
 env: $(STAMP)
 
@@ -23,6 +23,14 @@ book: $(STAMP)
 # Unit tests, then the chapter smoke runs (papermill, smallest parameters).
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# Training-speed benchmark (issue 8): the naive MLCL step against the project's path, tiny
+# profile on the CPU; prints samples/s, step time, memory, losses and the ratios last.
+# Paper geometry on a GPU: make bench ARGS="--profile paper --device cuda". Idle OpenMP
+# threads sleep instead of spinning (README, Performance: spinning threads on a shared CPU
+# made every step several times slower).
+bench: $(STAMP)
+	OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-PASSIVE} $(BIN)/python benchmarks/mlcl_speed.py $(ARGS)
 
 # Rerun one chapter in batch: make chapter NB=book/01_data_synthesis.ipynb ARGS="-p subset 50"
 chapter: $(STAMP)

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import sys
 import time
 from contextlib import contextmanager
@@ -64,12 +65,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=None, help="sentences per batch (profile's)")
     p.add_argument("--adapter", default=None, help="adapter kind (profile's default)")
     p.add_argument("--dropout", type=float, default=0.0, help="-1: the profile's dropout")
-    p.add_argument("--rows", default="naive,before,project", help="which rows to run")
+    p.add_argument("--rows", default="naive,before,project,project@1",
+                   help="rows to run; NAME@N runs that row's steps on N CPU threads")
     p.add_argument("--pgd-steps", type=int, default=None, help="text-baseline steps (0: skip)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     paper = args.profile == "paper"
-    args.steps = args.steps if args.steps is not None else (3 if paper else 20)
+    args.steps = args.steps if args.steps is not None else (3 if paper else 10)
     args.warmup = args.warmup if args.warmup is not None else (1 if paper else 2)
     args.pgd_steps = args.pgd_steps if args.pgd_steps is not None else (2 if paper else 6)
     if args.steps < 1 or args.warmup < 0:
@@ -170,8 +172,9 @@ class Row:
     masks (when on) do not depend on the interleaving.
     """
 
-    def __init__(self, name: str, model, loader, train_cfg, total_steps: int, seed: int) -> None:
-        self.name, self.train_cfg = name, train_cfg
+    def __init__(self, name: str, model, loader, train_cfg, total_steps: int, seed: int,
+                 threads: int = 0) -> None:
+        self.name, self.train_cfg, self.threads = name, train_cfg, threads
         self.trainer = Trainer(model, train_cfg, progress=False)
         self.trainer.total_steps = total_steps
         self.device = self.trainer.device
@@ -185,6 +188,15 @@ class Row:
         model.train()
 
     def step(self, step: int) -> None:
+        default_threads = torch.get_num_threads()
+        if self.threads:  # this row's CPU thread count, for its own steps only
+            torch.set_num_threads(self.threads)
+        try:
+            self._step(step)
+        finally:
+            torch.set_num_threads(default_threads)
+
+    def _step(self, step: int) -> None:
         torch.set_rng_state(self.rng)
         if self.cuda_rng is not None:
             torch.cuda.set_rng_state_all(self.cuda_rng)
@@ -335,6 +347,7 @@ def text_rows(cfg, corpus, args) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    began = time.perf_counter()
     cfg = make_cfg(args)
     torch.manual_seed(args.seed)
     need = (args.steps + args.warmup) * cfg.train.batch_size
@@ -354,7 +367,8 @@ def main(argv: list[str] | None = None) -> None:
                           ("cuda" if torch.cuda.is_available() else "cpu"))
     print(f"# MLCL training-speed benchmark: profile {cfg.profile}, device {device}"
           f" ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'},"
-          f" {torch.get_num_threads()} threads), torch {torch.__version__}")
+          f" {torch.get_num_threads()} threads, OMP_WAIT_POLICY="
+          f"{os.environ.get('OMP_WAIT_POLICY', '(unset)')}), torch {torch.__version__}")
     print(f"# K={len(LANGS)} languages x B={cfg.train.batch_size} sentences per batch,"
           f" {cfg.data.max_text_len} tokens max, {cfg.speech.max_seconds:g} s clips,"
           f" adapters {cfg.adapter.kind}, text {cfg.text.hidden_size}x{cfg.text.num_layers},"
@@ -362,7 +376,8 @@ def main(argv: list[str] | None = None) -> None:
           f" {cfg.text.dropout:g}; {args.warmup} warm-up + {args.steps} timed steps per row;"
           f" setup (incl. feature cache) {setup_s:.1f} s")
     rows = []
-    for name in args.rows.split(","):
+    for spec in args.rows.split(","):
+        name, _, threads = spec.partition("@")  # project@1: the project row on one thread
         m = copy.deepcopy(model)
         m.load_state_dict(init)
         if name == "naive":
@@ -378,7 +393,7 @@ def main(argv: list[str] | None = None) -> None:
         if name != "project":  # today's loop over languages and eager text attention
             m.audio_one_call = False
             m.text_encoder.set_attn_implementation("eager")
-        rows.append(Row(name, net, loader, row_cfg, len(batches), args.seed))
+        rows.append(Row(spec, net, loader, row_cfg, len(batches), args.seed, int(threads or 0)))
     for step in range(len(batches)):
         for row in rows:
             row.step(step)
@@ -400,14 +415,15 @@ def main(argv: list[str] | None = None) -> None:
         for r in text_rows(cfg, corpus, args):
             print(f"  {r['row']:14s} step {r['step_ms']:8.1f} ms  {r['samples_s']:8.1f} samples/s")
     final_ratios(results)
+    print(f"# benchmark wall time {time.perf_counter() - began:.0f} s")
 
 
 def report(results: list[dict], args: argparse.Namespace) -> None:
     print("\n## Rows (same init, same batches; median step time)")
-    print(f"  {'row':8s} {'bf16':>5s} {'step ms':>9s} {'samples/s':>10s} {'step MiB':>9s}"
+    print(f"  {'row':10s} {'bf16':>5s} {'step ms':>9s} {'samples/s':>10s} {'step MiB':>9s}"
           f" {'state MiB':>9s}")
     for r in results:
-        print(f"  {r['row']:8s} {str(r['bf16']):>5s} {r['step_ms']:9.1f} {r['samples_s']:10.1f}"
+        print(f"  {r['row']:10s} {str(r['bf16']):>5s} {r['step_ms']:9.1f} {r['samples_s']:10.1f}"
               f" {r['transient_mib']:9.0f} {r['resident_mib']:9.0f}")
     print("  step MiB: peak memory of a step above what was allocated before it (CUDA: max"
           " allocated;\n  CPU: the process's peak RSS); state MiB: parameters, buffers and"
@@ -426,7 +442,9 @@ def report(results: list[dict], args: argparse.Namespace) -> None:
 def final_ratios(results: list[dict]) -> None:
     by = {r["row"]: r for r in results}
     print("\n## Speed-up (samples/s ratio)")
-    for num, den in (("project", "naive"), ("project", "before"), ("before", "naive")):
+    pairs = [("project", "naive"), ("before", "naive"), ("project", "before")]
+    pairs += [(r, "before") for r in by if r.startswith("project@")]
+    for num, den in pairs:
         if num in by and den in by:
             print(f"  {num} / {den}: {by[num]['samples_s'] / by[den]['samples_s']:.2f}x")
 
