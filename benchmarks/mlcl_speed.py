@@ -66,7 +66,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--adapter", default=None, help="adapter kind (profile's default)")
     p.add_argument("--dropout", type=float, default=0.0, help="-1: the profile's dropout")
     p.add_argument("--rows", default="naive,before,project,project@1",
-                   help="rows to run; NAME@N runs that row's steps on N CPU threads")
+                   help="rows to run; NAME@N runs that row's steps on N CPU threads;"
+                        " project+loop / project+eager undo one change of the project row")
     p.add_argument("--pgd-steps", type=int, default=None, help="text-baseline steps (0: skip)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
@@ -378,6 +379,7 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     for spec in args.rows.split(","):
         name, _, threads = spec.partition("@")  # project@1: the project row on one thread
+        name, *mods = name.split("+")  # project+loop, project+eager: one change undone
         m = copy.deepcopy(model)
         m.load_state_dict(init)
         if name == "naive":
@@ -390,8 +392,9 @@ def main(argv: list[str] | None = None) -> None:
             net, row_cfg = m, cfg.train
         else:
             raise SystemExit(f"unknown row {name!r}; known: naive, before, project")
-        if name != "project":  # today's loop over languages and eager text attention
+        if name != "project" or "loop" in mods:  # the loop over languages
             m.audio_one_call = False
+        if name != "project" or "eager" in mods:  # eager text attention
             m.text_encoder.set_attn_implementation("eager")
         rows.append(Row(spec, net, loader, row_cfg, len(batches), args.seed, int(threads or 0)))
     for step in range(len(batches)):
