@@ -115,10 +115,10 @@ class Route:
 
     lang: str = ""
     mode: str = "fusion"
-    # One encoder call for several languages (speed, issue 8): row b of the batch belongs to
-    # language ``languages[row_lang[b]]``; None means every row is ``lang``.
+    # One encoder call for several languages (speed, issue 8): row b of the batch
+    # belongs to language ``languages[row_lang[b]]``; None means every row is ``lang``.
     row_lang: torch.Tensor | None = None  # (B,) long
-    row_names: tuple[str, ...] = ()  # the language name of every row, when row_lang is set
+    row_names: tuple[str, ...] = ()  # every row's language name, when row_lang is set
     frame_mask: torch.Tensor | None = None  # (B, T) bool
     attention: list[torch.Tensor] = field(default_factory=list)  # per layer, (B, T, N)
 
@@ -147,7 +147,7 @@ class LayerAdapters(nn.Module):
             return self.shared(h)
         if route.mode == "single" and route.row_lang is None:
             return self.per_lang[route.lang](h)
-        if route.mode == "single":  # per-row routing: each row through its own language's adapter
+        if route.mode == "single":  # per-row routing: each row through its language's
             out = h
             for i, lang in enumerate(self.languages):
                 rows = (route.row_lang == i).view(-1, 1, 1)

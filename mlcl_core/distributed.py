@@ -1,21 +1,21 @@
-"""Data-parallel training helpers: process group from ``torchrun``, data shards, gathering.
+"""Data-parallel training: process group from ``torchrun``, data shards, gathering.
 
 Under ``torchrun --nproc_per_node N`` every process runs the same script; the
 :class:`~mlcl_core.training.Trainer` then
 
 * joins the process group that torchrun describes in the environment (``RANK``,
-  ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``/``MASTER_PORT``): NCCL on GPUs, gloo on
-  CPUs (:func:`init_from_env`);
-* trains on its shard of every global batch (:class:`ShardedBatchSampler`): each batch of
-  the loader is cut into ``world`` equal contiguous parts, process r reads and collates only
-  part r, so a global batch of B sentences costs each process B / world;
+  ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``/``MASTER_PORT``): NCCL on GPUs, gloo
+  on CPUs (:func:`init_from_env`);
+* trains on its shard of every global batch (:class:`ShardedBatchSampler`): each
+  batch of the loader is cut into ``world`` equal contiguous parts, process r reads and
+  collates only part r, so a global batch of B sentences costs each process B / world;
 * wraps the model in ``DistributedDataParallel``, which averages the gradients.
 
 The contrastive losses need every process's embeddings as negatives:
 :func:`gather_with_grad` concatenates a tensor over the processes and, in the backward
-pass, hands each process the summed gradient of its own rows. With equal shards, the mean
-over processes of the per-process losses is then the single-process loss of the global
-batch, and DDP's averaged gradient its gradient (``tests/test_distributed.py``).
+pass, hands each process the summed gradient of its own rows. With equal shards, the
+mean over processes of the per-process losses is then the single-process loss of the
+global batch, and DDP's averaged gradient its gradient (``tests/test_distributed.py``).
 """
 
 from __future__ import annotations
@@ -28,17 +28,17 @@ import torch.distributed as dist
 
 
 def world() -> tuple[int, int]:
-    """(rank, world size) of the default process group; (0, 1) outside data-parallel training."""
+    """(rank, world size) of the default process group; (0, 1) without one."""
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
 
 
 def init_from_env(device: torch.device) -> torch.device:
-    """Join the process group that torchrun describes, if any; the device of this process.
+    """Join the process group torchrun describes, if any; the device of this process.
 
-    Without ``WORLD_SIZE`` > 1 in the environment (a plain ``python`` run) nothing happens.
-    On CUDA each process takes GPU ``LOCAL_RANK`` of its node.
+    Without ``WORLD_SIZE`` > 1 in the environment (a plain ``python`` run) nothing
+    happens. On CUDA each process takes GPU ``LOCAL_RANK`` of its node.
     """
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return device
@@ -52,11 +52,11 @@ def init_from_env(device: torch.device) -> torch.device:
 
 
 class _GatherWithGrad(torch.autograd.Function):
-    """``all_gather`` along dim 0 whose backward returns each process its rows' gradient.
+    """``all_gather`` on dim 0 whose backward returns each process its rows' gradient.
 
     Every process's loss reads every process's rows, so the gradient of a row is the sum
-    over processes of their losses' gradients: all-reduce (sum) the incoming gradient and
-    keep this process's slice.
+    over processes of their losses' gradients: all-reduce (sum) the incoming gradient
+    and keep this process's slice.
     """
 
     @staticmethod
@@ -71,13 +71,14 @@ class _GatherWithGrad(torch.autograd.Function):
     def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
         grad = grad.contiguous()
         dist.all_reduce(grad)
-        return grad[ctx.rank * ctx.rows:(ctx.rank + 1) * ctx.rows]
+        return grad[ctx.rank * ctx.rows : (ctx.rank + 1) * ctx.rows]
 
 
 def gather_with_grad(x: torch.Tensor) -> torch.Tensor:
     """Rows of ``x`` (n, ...) from every process, in rank order: (world * n, ...).
 
-    Every process must pass the same n (equal shards). Outside data-parallel training, ``x``.
+    Every process must pass the same n (equal shards). Outside data-parallel training,
+    ``x``.
     """
     if world()[1] == 1:
         return x
@@ -87,9 +88,9 @@ def gather_with_grad(x: torch.Tensor) -> torch.Tensor:
 class ShardedBatchSampler:
     """This process's share of every batch of a batch sampler.
 
-    Batch ``[i_0 .. i_{B-1}]`` gives process r the rows ``[r n, (r + 1) n)`` with
-    ``n = B // world``: in rank order the shards are the global batch again (the last
-    ``B mod world`` rows are left out so that shards are equal, as all-gather needs). A batch
+    Batch ``[i_0 .. i_{B-1}]`` gives process r the rows ``[r n, (r + 1) n)`` with ``n =
+    B // world``: in rank order the shards are the global batch again (the last ``B mod
+    world`` rows are left out so that shards are equal, as all-gather needs). A batch
     with fewer rows than processes is skipped by all processes alike. ``set_epoch`` is
     passed on, so the trainer's per-epoch reseeding still orders the global batches.
     """
@@ -107,22 +108,30 @@ class ShardedBatchSampler:
         for batch in self.base:
             n = len(batch) // self.size
             if n:
-                yield list(batch[self.rank * n:(self.rank + 1) * n])
+                yield list(batch[self.rank * n : (self.rank + 1) * n])
 
     def __len__(self) -> int:
         return len(self.base)
 
 
 def shard_loader(loader: Any) -> Any:
-    """The same DataLoader reading only this process's share of each batch (see above)."""
+    """The same DataLoader, reading only this process's share of each batch."""
     from torch.utils.data import DataLoader
 
     rank, size = world()
     if size == 1:
         return loader
     if not isinstance(loader, DataLoader) or loader.batch_sampler is None:
-        raise ValueError("data-parallel training needs a DataLoader with a batch_sampler "
-                         "(mlcl_core.batching.make_loader builds one)")
+        raise ValueError(
+            "data-parallel training needs a DataLoader with a batch_sampler "
+            "(mlcl_core.batching.make_loader builds one)"
+        )
     sampler = ShardedBatchSampler(loader.batch_sampler, rank, size)
-    return DataLoader(loader.dataset, batch_sampler=sampler, collate_fn=loader.collate_fn, num_workers=loader.num_workers,
-                      pin_memory=loader.pin_memory, generator=loader.generator)
+    return DataLoader(
+        loader.dataset,
+        batch_sampler=sampler,
+        collate_fn=loader.collate_fn,
+        num_workers=loader.num_workers,
+        pin_memory=loader.pin_memory,
+        generator=loader.generator,
+    )

@@ -108,26 +108,27 @@ class MLCLModel(nn.Module):
         """Audio frames (K*B, T, Da), pooled (K*B, Da) and the adapters' regulariser.
 
         ``feats`` (K, B, T, C) and ``mask`` (K, B, T) are language-major. With
-        ``audio_one_call`` (default) all K*B rows go through the encoder in one call, each
-        row routed to its language's adapters: the same per-row computation as a loop over
-        the languages, in K times fewer, larger kernels (issue 8). The loop is kept for
-        the speed benchmark's "before" row (``benchmarks/mlcl_speed.py``).
+        ``audio_one_call`` (default) all K*B rows go through the encoder in one call,
+        each row routed to its language's adapters: the same per-row computation as a
+        loop over the languages, in K times fewer, larger kernels (issue 8). The loop is
+        kept for the speed benchmark's "before" row (``benchmarks/mlcl_speed.py``).
         """
         if self.audio_one_call:
             b = feats.shape[1]
             row_langs = [lang for lang in langs for _ in range(b)]
-            frames, pooled = self.audio_encoder(feats.flatten(0, 1), mask.flatten(0, 1), row_langs)
+            frames, pooled = self.audio_encoder(feats.flatten(0, 1), mask.flatten(0, 1),
+                                                row_langs)
             reg = sum(self.audio_encoder.regularization(lang) for lang in langs)
         else:
             frames, pooled, reg = [], [], 0.0
             for x, lang in enumerate(langs):  # the adapters differ per language
-                f, p = self.audio_encoder(feats[x], mask[x], lang)  # (B, T, Da), (B, Da)
+                f, p = self.audio_encoder(feats[x], mask[x], lang)  # (B,T,Da), (B,Da)
                 frames.append(f)
                 pooled.append(p)
                 reg = reg + self.audio_encoder.regularization(lang)
             frames, pooled = torch.cat(frames), torch.cat(pooled)
-        # Average over languages: the W_V penalty is the same for every language, so a sum
-        # would weight it K times; the guide term becomes the mean over the batch's languages.
+        # Average over languages: the W_V penalty is the same for every language, so a
+        # sum would weight it K times; the guide term becomes the mean over languages.
         return frames, pooled, reg / len(langs)
 
     def forward(self, batch: dict[str, Any]) -> ModelOutput:
@@ -148,7 +149,8 @@ class MLCLModel(nn.Module):
         states = self.text_encoder(input_ids=input_ids.reshape(k * b, l),
                                    attention_mask=attn.reshape(k * b, l)).last_hidden_state  # (K*B, L, Dt)
         text_mask = attn.reshape(k * b, l)
-        frames_all, pooled_all, reg = self._audio(batch["audio_feats"], batch["audio_mask"], langs)
+        audio_feats, audio_mask = batch["audio_feats"], batch["audio_mask"]
+        frames_all, pooled_all, reg = self._audio(audio_feats, audio_mask, langs)
         frame_mask = batch["audio_mask"].reshape(k * b, -1)  # (K*B, T)
         fused = self.fusion(states, text_mask, frames_all, frame_mask)  # (K*B, L, Dt)
         # The classifier reads the fused [CLS] (CM-BERT) or, with mean pooling, the mean of the

@@ -192,7 +192,8 @@ class Trainer:
         # fused AdamW on CUDA (one kernel for all parameters); on CPU the default
         # (single-tensor) step, which keeps today's numbers exactly.
         fused = self.device.type == "cuda"
-        self.optimizer = torch.optim.AdamW(self._param_groups(), lr=cfg.lr, fused=fused or None)
+        self.optimizer = torch.optim.AdamW(self._param_groups(), lr=cfg.lr,
+                                           fused=fused or None)
         for group in self.optimizer.param_groups:
             group["base_lr"] = group["lr"]
         self.total_steps: int | None = None  # set by fit() from the loader's length
@@ -298,7 +299,8 @@ class Trainer:
             raise FloatingPointError(f"non-finite training loss {out.loss.item()}")
         out.loss.backward()
         if self.adversary is not None:
-            self.adversary.attack(self.model, batch, lambda: self._forward(batch, train=True).loss)
+            self.adversary.attack(self.model, batch,
+                                  lambda: self._forward(batch, train=True).loss)
         if self.cfg.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
         self.optimizer.step()

@@ -1,10 +1,11 @@
-"""Data-parallel MLCL training (torchrun-style, 2 CPU processes, gloo) equals one process.
+"""Data-parallel MLCL training (2 CPU processes, gloo, as torchrun) equals one process.
 
-Both runs train the same small MLCL model (same seed, dropout off) for a few steps on the
-same global batches; the two processes each read half of every batch and gather the
-contrastive embeddings with gradient. The mean of the two processes' losses must equal the
-single-process loss of each step, and the weights after training must be equal, to float
-tolerance. Speech is seeded noise (no synthesis needed): only the arithmetic is under test.
+Both runs train the same small MLCL model (same seed, dropout off) for a few steps on
+the same global batches; the two processes each read half of every batch and gather the
+contrastive embeddings with gradient. The mean of the two processes' losses must equal
+the single-process loss of each step, and the weights after training must be equal, to
+float tolerance. Speech is seeded noise (no synthesis needed): only the arithmetic is
+under test.
 """
 
 from __future__ import annotations
@@ -26,21 +27,37 @@ from mlcl_core.model import build_mlcl
 from mlcl_core.training import Trainer
 
 LANGS = ("zho_Hans", "bod_Tibt", "mya_Mymr")
-SMALL = {"text.hidden_size": 32, "text.intermediate_size": 64, "text.vocab_size": 400,
-         "audio.hidden_size": 32, "audio.intermediate_size": 64, "audio.conv_dim": (16,) * 5,
-         "proj_dim": 16, "max_seconds": 1.0, "max_text_len": 24, "text.dropout": 0.0,
-         "fusion.dropout": 0.0, "batch_size": 8, "num_epochs": 2, "device": "cpu",
-         "feature_cache_dir": None, "alpha": 0.3, "beta": 0.3}
+SMALL = {
+    "text.hidden_size": 32,
+    "text.intermediate_size": 64,
+    "text.vocab_size": 400,
+    "audio.hidden_size": 32,
+    "audio.intermediate_size": 64,
+    "audio.conv_dim": (16,) * 5,
+    "proj_dim": 16,
+    "max_seconds": 1.0,
+    "max_text_len": 24,
+    "text.dropout": 0.0,
+    "fusion.dropout": 0.0,
+    "batch_size": 8,
+    "num_epochs": 2,
+    "device": "cpu",
+    "feature_cache_dir": None,
+    "alpha": 0.3,
+    "beta": 0.3,
+}
 
-# CM-BERT's scalar bias b is added to every score before a row softmax, which ignores it:
-# its exact gradient is 0, its computed one float noise, and Adam turns noise of any size
-# into steps of size lr, so its value after training is noise in both runs.
+# CM-BERT's scalar bias b is added to every score before a row softmax, which ignores
+# it: its exact gradient is 0, its computed one float noise, and Adam turns noise of any
+# size into steps of size lr, so its value after training is noise in both runs.
 SHIFT_INVARIANT = {"fusion.b"}
 
 
 def _load_wave(path: str) -> np.ndarray:
     rng = np.random.default_rng(list(path.encode()))
-    return (0.1 * rng.standard_normal(int(16_000 * rng.uniform(0.5, 1.0)))).astype(np.float32)
+    return (0.1 * rng.standard_normal(int(16_000 * rng.uniform(0.5, 1.0)))).astype(
+        np.float32
+    )
 
 
 class _Recording(Trainer):
@@ -58,26 +75,49 @@ def _train(kind: str) -> tuple[list[float], dict[str, torch.Tensor]]:
     full = load_sib200(languages=LANGS).select(subset=16)
     table = full.table[full.table["split"] == "train"].reset_index(drop=True)
     corpus = Corpus(full.name, table, full.languages, full.labels)
-    speech = pd.DataFrame([(str(i), lang, f"noise/{lang}/{i}") for lang in LANGS for i in table["id"]],
-                          columns=["id", "lang", "path"])
+    speech = pd.DataFrame(
+        [(str(i), lang, f"noise/{lang}/{i}") for lang in LANGS for i in table["id"]],
+        columns=["id", "lang", "path"],
+    )
     cfg = make_config("tiny", **{**SMALL, "adapter.kind": kind})
     model, tokenizer, feats = build_mlcl(cfg, corpus, speech, load_wave=_load_wave)
-    loader = make_loader(ParallelDataset(corpus, "train", tokenizer, LANGS, cfg.data.max_text_len, feats),
-                         cfg.train.batch_size, shuffle=True, seed=0)
+    loader = make_loader(
+        ParallelDataset(
+            corpus, "train", tokenizer, LANGS, cfg.data.max_text_len, feats
+        ),
+        cfg.train.batch_size,
+        shuffle=True,
+        seed=0,
+    )
     trainer = _Recording(model, cfg.train, progress=False)
     trainer.fit(loader)
     losses = torch.stack(trainer.losses)
-    if torch.distributed.is_initialized():  # the global loss is the mean of the shards' losses
+    if (
+        torch.distributed.is_initialized()
+    ):  # the global loss is the mean of the shards' losses
         torch.distributed.all_reduce(losses)
         losses /= torch.distributed.get_world_size()
-    return losses.tolist(), {k: v.detach().clone() for k, v in model.state_dict().items()}
+    return losses.tolist(), {
+        k: v.detach().clone() for k, v in model.state_dict().items()
+    }
 
 
 def _worker(rank: int, size: int, port: int, kind: str, out_dir: str) -> None:
-    os.environ.update({"RANK": str(rank), "WORLD_SIZE": str(size), "LOCAL_RANK": str(rank),
-                       "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)})
-    losses, state = _train(kind)  # the Trainer joins the gloo group from the environment
-    torch.save({"losses": losses, "state": state}, os.path.join(out_dir, f"rank{rank}.pt"))
+    os.environ.update(
+        {
+            "RANK": str(rank),
+            "WORLD_SIZE": str(size),
+            "LOCAL_RANK": str(rank),
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": str(port),
+        }
+    )
+    losses, state = _train(
+        kind
+    )  # the Trainer joins the gloo group from the environment
+    torch.save(
+        {"losses": losses, "state": state}, os.path.join(out_dir, f"rank{rank}.pt")
+    )
     torch.distributed.destroy_process_group()
 
 
@@ -96,8 +136,12 @@ def test_two_processes_equal_one_with_the_same_global_batch(tmp_path, kind):
     for got in ranks:
         assert got["losses"] == pytest.approx(single_losses, rel=1e-5, abs=1e-6)
         assert got["state"].keys() == single_state.keys()
-        bad = [name for name, value in single_state.items() if name not in SHIFT_INVARIANT
-               and not torch.allclose(got["state"][name], value, rtol=1e-4, atol=1e-6)]
+        bad = [
+            name
+            for name, value in single_state.items()
+            if name not in SHIFT_INVARIANT
+            and not torch.allclose(got["state"][name], value, rtol=1e-4, atol=1e-6)
+        ]
         assert not bad
     # The trained weights moved: equal-at-init alone would not show anything.
     assert single_losses[0] != pytest.approx(single_losses[-1])
