@@ -7,6 +7,10 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: book test env clean-book chapter batch bench
 
+# Idle OpenMP threads sleep instead of spinning: on a CPU shared with other jobs spinning
+# threads made training steps several times slower (README, Performance). No result changes.
+export OMP_WAIT_POLICY ?= PASSIVE
+
 env: $(STAMP)
 
 $(STAMP): pyproject.toml
@@ -26,11 +30,9 @@ test: $(STAMP)
 
 # Training-speed benchmark (issue 8): the naive MLCL step against the project's path, tiny
 # profile on the CPU; prints samples/s, step time, memory, losses and the ratios last.
-# Paper geometry on a GPU: make bench ARGS="--profile paper --device cuda". Idle OpenMP
-# threads sleep instead of spinning (README, Performance: spinning threads on a shared CPU
-# made every step several times slower).
+# Paper geometry on a GPU: make bench ARGS="--profile paper --device cuda".
 bench: $(STAMP)
-	OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-PASSIVE} $(BIN)/python benchmarks/mlcl_speed.py $(ARGS)
+	$(BIN)/python benchmarks/mlcl_speed.py $(ARGS)
 
 # Rerun one chapter in batch: make chapter NB=book/01_data_synthesis.ipynb ARGS="-p subset 50"
 chapter: $(STAMP)
