@@ -22,6 +22,7 @@ from torch import nn
 
 from mlcl_core.adapters import SIM_MODES, AdaptedLayer, LayerAdapters, Route
 from mlcl_core.config import AdapterConfig, AudioEncoderConfig, TextEncoderConfig
+from mlcl_core.distributed import from_rank0
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
@@ -50,12 +51,12 @@ def train_wordpiece_tokenizer(texts: Iterable[str], vocab_size: int):
     if not any(t.strip() for t in texts):
         raise ValueError("cannot train a tokenizer: no non-empty texts given")
     tok.train_from_iterator(texts, trainer=trainer)
-    # The trainer's token set is reproducible but its ids are not: they change from one
-    # process to the next (a hash-ordered alphabet), so two runs with the same seed, or
-    # the processes of one torchrun job, would give the same embedding row to different
-    # tokens. Canonical ids: the special tokens first, then the others sorted.
+    # The trainer's ids change from one process to the next (hash-ordered alphabet),
+    # and on large corpora so do a few tokens (ties broken in hash order): canonical
+    # ids (the special tokens first, then the others sorted), and under torchrun rank
+    # 0's vocabulary for every process, so an embedding row means one token in all.
     learnt = sorted(set(tok.get_vocab()) - set(SPECIAL_TOKENS))
-    ids = {t: i for i, t in enumerate([*SPECIAL_TOKENS, *learnt])}
+    ids = from_rank0({t: i for i, t in enumerate([*SPECIAL_TOKENS, *learnt])})
     tok.model = models.WordPiece(ids, unk_token="[UNK]")
     cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(

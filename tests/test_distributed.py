@@ -22,7 +22,7 @@ import torch.multiprocessing as mp
 from mlcl_core.batching import ParallelDataset, make_loader
 from mlcl_core.config import make_config
 from mlcl_core.corpora import Corpus, load_sib200
-from mlcl_core.distributed import ShardedBatchSampler
+from mlcl_core.distributed import ShardedBatchSampler, init_from_env
 from mlcl_core.model import build_mlcl
 from mlcl_core.training import Trainer
 
@@ -112,12 +112,12 @@ def _worker(rank: int, size: int, port: int, kind: str, out_dir: str) -> None:
             "MASTER_PORT": str(port),
         }
     )
-    losses, state = _train(
-        kind
-    )  # the Trainer joins the gloo group from the environment
-    torch.save(
-        {"losses": losses, "state": state}, os.path.join(out_dir, f"rank{rank}.pt")
-    )
+    # Joined before the model is built, as a torchrun script does (README), so that
+    # every process uses rank 0's tokenizer; the Trainer then finds the group already there.
+    init_from_env(torch.device("cpu"))
+    losses, state = _train(kind)
+    path = os.path.join(out_dir, f"rank{rank}.pt")
+    torch.save({"losses": losses, "state": state}, path)
     torch.distributed.destroy_process_group()
 
 
