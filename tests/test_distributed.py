@@ -113,7 +113,7 @@ def _worker(rank: int, size: int, port: int, kind: str, out_dir: str) -> None:
         }
     )
     # Joined before the model is built, as a torchrun script does (README), so that
-    # every process uses rank 0's tokenizer; the Trainer then finds the group already there.
+    # every process uses rank 0's tokenizer; the Trainer then finds the group there.
     init_from_env(torch.device("cpu"))
     losses, state = _train(kind)
     path = os.path.join(out_dir, f"rank{rank}.pt")
