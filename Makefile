@@ -28,11 +28,13 @@ book: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-# Training-speed benchmark (issue 8): the naive MLCL step against the project's path, tiny
-# profile on the CPU; prints samples/s, step time, memory, losses and the ratios last.
-# Paper geometry on a GPU: make bench ARGS="--profile paper --device cuda".
+# Speed benchmarks: every benchmarks/*_speed.py in turn (each prints its own table and
+# ratios; mlcl_speed.py, issue 8: the naive MLCL step against the project's path, tiny
+# profile on the CPU). One script with arguments:
+# make bench BENCH=benchmarks/mlcl_speed.py ARGS="--profile paper --device cuda"
+BENCH ?= $(sort $(wildcard benchmarks/*_speed.py))
 bench: $(STAMP)
-	$(BIN)/python benchmarks/mlcl_speed.py $(ARGS)
+	for b in $(BENCH); do $(BIN)/python $$b $(ARGS) || exit 1; done
 
 # Rerun one chapter in batch: make chapter NB=book/01_data_synthesis.ipynb ARGS="-p subset 50"
 chapter: $(STAMP)

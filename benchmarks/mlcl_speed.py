@@ -50,8 +50,10 @@ import mlcl_core.model as mlcl_model  # noqa: E402
 from mlcl_core.batching import ParallelDataset, collate, make_loader  # noqa: E402
 from mlcl_core.config import make_config  # noqa: E402
 from mlcl_core.corpora import load_sib200  # noqa: E402
+from mlcl_core.features import corpus_features  # noqa: E402
 from mlcl_core.model import build_mlcl  # noqa: E402
-from mlcl_core.training import Trainer, seed_everything  # noqa: E402
+from mlcl_core.runtime import seed_everything  # noqa: E402
+from mlcl_core.training import Trainer  # noqa: E402
 
 LANGS = ("zho_Hans", "bod_Tibt", "mya_Mymr")
 RANDOM_INIT = {
@@ -352,8 +354,8 @@ def breakdown(model, loader, cfg, steps: int, seed: int) -> dict[str, float]:
                 lambda: trainer_move(trainer, next(it)),
             )
             trainer.optimizer.zero_grad(set_to_none=True)
-            out = clock("forward", lambda: trainer._forward(batch))
-            clock("backward", lambda: out.loss.backward())
+            out = clock("forward", lambda b=batch: trainer._forward(b))
+            clock("backward", lambda o=out: o.loss.backward())
             clock("clip + optimiser", lambda: optimiser_step(trainer))
     forward = totals.pop("forward")
     inside = sum(
@@ -431,7 +433,9 @@ def main(argv: list[str] | None = None) -> None:
         )
     table, load_wave = synthetic_speech(corpus, cfg.speech.max_seconds, args.seed)
     t0 = time.perf_counter()
-    model, tokenizer, feats = build_mlcl(cfg, corpus, table, load_wave=load_wave)
+    model = build_mlcl(cfg, corpus)
+    feats = corpus_features(cfg, corpus, table, model.audio_encoder, load_wave)
+    tokenizer = model.tokenizer
     setup_s = time.perf_counter() - t0
     ds = ParallelDataset(
         corpus, "train", tokenizer, LANGS, cfg.data.max_text_len, feats

@@ -4,14 +4,15 @@
 runs the frozen convolutional feature extractor on the batch's raw waveforms (one
 language after the other) before the model's own forward: what a straightforward
 implementation of the paper does, and what the feature cache of
-``mlcl_core.batching.audio_features`` saves. Given the same clips, its features equal
+``mlcl_core.features.audio_features`` saves. Given the same clips, its features equal
 the cached ones (both come from ``AudioEncoder.extract_features``), so its loss equals
 the project's up to float noise.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd

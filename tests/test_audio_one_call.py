@@ -16,6 +16,7 @@ import torch
 from mlcl_core.batching import ParallelDataset, collate
 from mlcl_core.config import make_config
 from mlcl_core.corpora import load_sib200
+from mlcl_core.features import corpus_features
 from mlcl_core.model import build_mlcl
 
 LANGS = ("zho_Hans", "bod_Tibt", "mya_Mymr")
@@ -58,10 +59,11 @@ def built():
     out = {}
     for kind in ("simadapter", "metaadapter"):
         cfg = make_config("tiny", **{**SMALL, "adapter.kind": kind})
-        model, tokenizer, feats = build_mlcl(cfg, corpus, speech, load_wave=_load_wave)
-        for (
-            block
-        ) in model.audio_encoder.adapter_blocks():  # adapters away from the identity
+        model = build_mlcl(cfg, corpus)
+        feats = corpus_features(cfg, corpus, speech, model.audio_encoder, _load_wave)
+        tokenizer = model.tokenizer
+        # adapters away from the identity
+        for block in model.audio_encoder.adapter_blocks():
             for p in block.parameters():
                 torch.nn.init.normal_(p, std=0.1)
         ds = ParallelDataset(

@@ -23,6 +23,7 @@ from mlcl_core.batching import ParallelDataset, make_loader
 from mlcl_core.config import make_config
 from mlcl_core.corpora import Corpus, load_sib200
 from mlcl_core.distributed import ShardedBatchSampler, init_from_env
+from mlcl_core.features import corpus_features
 from mlcl_core.model import build_mlcl
 from mlcl_core.training import Trainer
 
@@ -80,7 +81,9 @@ def _train(kind: str) -> tuple[list[float], dict[str, torch.Tensor]]:
         columns=["id", "lang", "path"],
     )
     cfg = make_config("tiny", **{**SMALL, "adapter.kind": kind})
-    model, tokenizer, feats = build_mlcl(cfg, corpus, speech, load_wave=_load_wave)
+    model = build_mlcl(cfg, corpus)
+    feats = corpus_features(cfg, corpus, speech, model.audio_encoder, _load_wave)
+    tokenizer = model.tokenizer
     loader = make_loader(
         ParallelDataset(
             corpus, "train", tokenizer, LANGS, cfg.data.max_text_len, feats
