@@ -5,7 +5,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test test-fast lint format env clean-book clean-results chapter batch pretrain
+.PHONY: book test test-fast lint format env clean-book clean-results chapter batch pretrain bench
+
+# Idle OpenMP threads sleep instead of spinning: on a CPU shared with other jobs spinning
+# threads made training steps several times slower (README, Performance). No result changes.
+export OMP_WAIT_POLICY ?= PASSIVE
 
 env: $(STAMP)
 
@@ -45,6 +49,14 @@ format: $(STAMP)
 POOL ?= ../shared/data/sib200-pretrain
 pretrain: $(STAMP)
 	$(BIN)/python -m mlcl_core.pretrain all --pool $(POOL) $(ARGS)
+
+# Speed benchmarks: every benchmarks/*_speed.py in turn (each prints its own table and
+# ratios; mlcl_speed.py, issue 8: the naive MLCL step against the project's path, tiny
+# profile on the CPU). One script with arguments:
+# make bench BENCH=benchmarks/mlcl_speed.py ARGS="--profile paper --device cuda"
+BENCH ?= $(sort $(wildcard benchmarks/*_speed.py))
+bench: $(STAMP)
+	for b in $(BENCH); do $(BIN)/python $$b $(ARGS) || exit 1; done
 
 # Rerun one chapter in batch: make chapter NB=book/01_data_synthesis.ipynb ARGS="-p subset 50"
 chapter: $(STAMP)

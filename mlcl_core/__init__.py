@@ -3,8 +3,16 @@
 Importing the package is light (no torch); import submodules for the parts you need.
 In pipeline order: ``config``, ``corpora``, ``translation``, ``speech``, ``features``,
 ``batching``, ``encoders``, ``adapters``, ``fusion``, ``losses``, ``model``,
-``training``, ``baselines``, ``systems``, ``metrics``, ``results``, ``tables``,
-``search``, ``inspect``, ``plots``.
+``training`` (with ``runtime`` and ``distributed``), ``baselines``, ``systems``,
+``metrics``, ``results``, ``tables``, ``search``, ``inspect``, ``plots``.
 """
+
+import os
+
+# Idle OpenMP threads sleep instead of spinning (read once, when torch loads its OpenMP
+# runtime, so only if this package is imported first). On a shared CPU the default spin
+# made tiny-profile training steps 8-20 times slower (README, Performance); it changes
+# no result. An explicit setting in the environment wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"

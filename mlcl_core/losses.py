@@ -15,6 +15,11 @@ With K languages in a batch (paper: K = 2):
   ``nt_xent(text_x, text_y) + nt_xent(speech_x, speech_y)``;
 * MCL (eq. 10) = 2 * mean over the K languages x of ``nt_xent(speech_x, text_x)``.
 
+Data-parallel training (``torchrun``, :mod:`mlcl_core.distributed`): each process holds
+its shard of the batch; :func:`nt_xent` gathers both views from every process (with
+gradient), so each local anchor's denominator runs over the global batch, and the mean
+over processes of the local losses is the single-process loss of the global batch.
+
 Choice (documented in chapter 3): both losses stay on the scale of the paper's *sum of
 two* NT-Xent terms, and equal eqs 7 and 10 exactly for K = 2. For K = 3 a plain sum
 would triple LCL (3 pairs) and make MCL 1.5 times larger, so the weights alpha and beta
@@ -27,6 +32,8 @@ from itertools import combinations
 
 import torch
 import torch.nn.functional as F
+
+from mlcl_core.distributed import gather_with_grad, world
 
 
 def _check_tau(tau: float) -> None:
@@ -57,6 +64,8 @@ def nt_xent(a: torch.Tensor, b: torch.Tensor, tau: float) -> torch.Tensor:
         raise ValueError(
             f"nt_xent needs N >= 2 pairs (one pair has no negatives), got N={n}"
         )
+    if world()[1] > 1:
+        return _nt_xent_sharded(a, b, tau)
     z = F.normalize(torch.cat([a, b], dim=0), dim=-1)  # (2N, P)
     sim = z @ z.T / tau  # (2N, 2N)
     # An anchor is never its own candidate: -inf removes it from the softmax
@@ -66,6 +75,26 @@ def nt_xent(a: torch.Tensor, b: torch.Tensor, tau: float) -> torch.Tensor:
     idx = torch.arange(n, device=z.device)
     positive = torch.cat([idx + n, idx])  # (2N,) partner of each anchor
     return F.cross_entropy(sim, positive)
+
+
+def _nt_xent_sharded(a: torch.Tensor, b: torch.Tensor, tau: float) -> torch.Tensor:
+    """NT-Xent of this process's n anchors per view against the global batch.
+
+    Rows of process r are rows ``[r n, (r + 1) n)`` of the global views (gathered in
+    rank order), so anchor i of view a is global row ``r n + i`` and its partner is row
+    ``N + r n + i`` of the stacked candidates (and conversely for view b).
+    """
+    rank, _ = world()
+    n = a.shape[0]
+    za, zb = F.normalize(a, dim=-1), F.normalize(b, dim=-1)
+    candidates = torch.cat([gather_with_grad(za), gather_with_grad(zb)])  # (2N, P)
+    big_n = candidates.shape[0] // 2
+    sim = torch.cat([za, zb]) @ candidates.T / tau  # (2n, 2N)
+    rows = torch.arange(n, device=a.device) + rank * n  # global index of own rows
+    own = torch.cat([rows, rows + big_n])  # (2n,) each anchor's own column
+    partner = torch.cat([rows + big_n, rows])  # (2n,)
+    sim = sim.masked_fill(F.one_hot(own, 2 * big_n).bool(), float("-inf"))
+    return F.cross_entropy(sim, partner)
 
 
 def _check_views(text_emb: torch.Tensor, speech_emb: torch.Tensor) -> None:

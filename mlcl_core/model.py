@@ -108,6 +108,7 @@ class MLCLModel(nn.Module):
         self.speech_head = ProjectionHead(da, loss_cfg.proj_dim)
         self.fusion = CMBertFusion(dt, da, fusion_cfg)
         self.classifier = nn.Linear(dt, num_labels)
+        self.audio_one_call = True  # see _audio; False: today's loop over languages
 
     def train(self, mode: bool = True) -> "MLCLModel":
         """Train mode, except that a frozen audio backbone keeps its dropout off.
@@ -129,6 +130,36 @@ class MLCLModel(nn.Module):
         return list(self.audio_encoder.adapter_parameters()) + list(
             self.fusion.parameters()
         )
+
+    def _audio(
+        self, feats: torch.Tensor, mask: torch.Tensor, langs: Sequence[str]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Audio frames (K*B, T, Da), pooled (K*B, Da) and the adapters' regulariser.
+
+        ``feats`` (K, B, T, C) and ``mask`` (K, B, T) are language-major. With
+        ``audio_one_call`` (default) all K*B rows go through the encoder in one call,
+        each row routed to its language's adapters: the same per-row computation as a
+        loop over the languages, in K times fewer, larger kernels (issue 8). The loop is
+        kept for the speed benchmark's "before" row (``benchmarks/mlcl_speed.py``).
+        """
+        if self.audio_one_call:
+            b = feats.shape[1]
+            row_langs = [lang for lang in langs for _ in range(b)]
+            frames, pooled = self.audio_encoder(
+                feats.flatten(0, 1), mask.flatten(0, 1), row_langs
+            )
+            reg = sum(self.audio_encoder.regularization(lang) for lang in langs)
+        else:
+            frames, pooled, reg = [], [], 0.0
+            for x, lang in enumerate(langs):  # the adapters differ per language
+                f, p = self.audio_encoder(feats[x], mask[x], lang)  # (B,T,Da), (B,Da)
+                frames.append(f)
+                pooled.append(p)
+                reg = reg + self.audio_encoder.regularization(lang)
+            frames, pooled = torch.cat(frames), torch.cat(pooled)
+        # Average over languages: the W_V penalty is the same for every language, so a
+        # sum would weight it K times; the guide term becomes the mean over languages.
+        return frames, pooled, reg / len(langs)
 
     def forward(self, batch: dict[str, Any]) -> ModelOutput:
         """One MLCL forward pass over a batch of :func:`mlcl_core.batching.collate`.
@@ -156,20 +187,10 @@ class MLCLModel(nn.Module):
             attention_mask=attn.reshape(k * b, n_tok),
         ).last_hidden_state
         text_mask = attn.reshape(k * b, n_tok)
-        frames, pooled, reg = [], [], states.new_zeros(())
-        for x, lang in enumerate(langs):  # the adapters differ per language
-            # (B, T, Da), (B, Da)
-            f, p = self.audio_encoder(
-                batch["audio_feats"][x], batch["audio_mask"][x], lang
-            )
-            frames.append(f)
-            pooled.append(p)
-            reg = reg + self.audio_encoder.regularization(lang)
-        # Average over languages: the W_V penalty is the same for every language, so a
-        # sum would weight it K times; the guide term becomes the mean over the batch's
-        # languages.
-        reg = reg / k
-        frames_all = torch.cat(frames)  # (K*B, T, Da)
+        # (K*B, T, Da), (K*B, Da)
+        frames_all, pooled_all, reg = self._audio(
+            batch["audio_feats"], batch["audio_mask"], langs
+        )
         frame_mask = batch["audio_mask"].reshape(k * b, -1)  # (K*B, T)
         fused = self.fusion(states, text_mask, frames_all, frame_mask)  # (K*B, L, Dt)
         # The classifier reads the fused [CLS] (CM-BERT) or, with mean pooling, the mean
@@ -181,7 +202,7 @@ class MLCLModel(nn.Module):
         group = torch.arange(k, device=y.device).repeat_interleave(b)  # (K*B,)
         # (K, B, P)
         text_emb = self.text_head(pool(states, text_mask, self.pooling)).view(k, b, -1)
-        speech_emb = self.speech_head(torch.cat(pooled)).view(k, b, -1)  # (K, B, P)
+        speech_emb = self.speech_head(pooled_all).view(k, b, -1)  # (K, B, P)
         ce = F.cross_entropy(logits.float(), y)
         alpha, beta, tau = self.loss_cfg.alpha, self.loss_cfg.beta, self.loss_cfg.tau
         if b >= 2:

@@ -22,6 +22,8 @@ speech. It does
   steps), written atomically; ``fit`` resumes from it after a kill, mid-epoch included,
   and ends with the same weights and metrics as an uninterrupted run (exactly equal on
   CPU);
+- data-parallel training under ``torchrun`` (:mod:`mlcl_core.distributed`): DDP, a
+  shard of each batch per process, rank 0 writes checkpoints, all evaluate all of dev;
 - hooks: ``adversary.attack(model, batch, loss_fn)`` runs after the clean backward pass
   and before clipping (FGM/PGD in :mod:`mlcl_core.baselines`); ``on_step(trainer,
   state)`` runs after each optimiser step (logging, or killing the process in the resume
@@ -42,9 +44,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from mlcl_core import distributed
 from mlcl_core.config import TrainConfig
 from mlcl_core.outputs import Evaluation, FitResult, ModelOutput, move_to, row_ids
 from mlcl_core.runtime import (
+    adamw,
     load_checkpoint,
     resolve_device,
     restore_rng,
@@ -93,8 +97,10 @@ class Trainer:
         if checkpoint_every < 0:
             raise ValueError(f"checkpoint_every must be >= 0, got {checkpoint_every}")
         self.cfg = cfg
-        self.device = resolve_device(cfg.device)
+        self.device = distributed.init_from_env(resolve_device(cfg.device))
         self.model = model.to(self.device)
+        # DDP under torchrun for training steps; self.model for state dicts and eval
+        self.net = distributed.wrap_ddp(self.model, self.device)
         self.checkpoint_dir = (
             Path(checkpoint_dir) if checkpoint_dir is not None else None
         )
@@ -103,7 +109,7 @@ class Trainer:
         self.checkpoint_every = checkpoint_every
         self.progress = progress
         self.use_bf16 = cfg.bf16 and self.device.type == "cuda"
-        self.optimizer = torch.optim.AdamW(self._param_groups(), lr=cfg.lr)
+        self.optimizer = adamw(self._param_groups(), cfg.lr, self.device)
         for group in self.optimizer.param_groups:
             group["base_lr"] = group["lr"]
         self.total_steps: int | None = None  # set by fit() from the loader's length
@@ -156,9 +162,9 @@ class Trainer:
             device_type=self.device.type, dtype=torch.bfloat16, enabled=self.use_bf16
         )
 
-    def _forward(self, batch: dict) -> ModelOutput:
+    def _forward(self, batch: dict, train: bool = False) -> ModelOutput:
         with self._autocast():
-            return self.model(batch)
+            return (self.net if train else self.model)(batch)
 
     # ----------------------------------------------------------------- seeds
     def _seed_epoch(self, loader: Iterable, epoch: int) -> None:
@@ -187,7 +193,7 @@ class Trainer:
 
     def _save_checkpoint(self, state: dict[str, Any]) -> None:
         path = self._checkpoint_path()
-        if path is not None:
+        if path is not None and distributed.world()[0] == 0:  # one writer (torchrun)
             save_checkpoint(path, state, self.model, self.optimizer)
 
     def _load_checkpoint(self) -> dict[str, Any] | None:
@@ -200,12 +206,14 @@ class Trainer:
     def _train_step(self, batch: dict) -> ModelOutput:
         batch = move_to(batch, self.device)
         self.optimizer.zero_grad(set_to_none=True)
-        out = self._forward(batch)
+        out = self._forward(batch, train=True)
         if not torch.isfinite(out.loss):
             raise FloatingPointError(f"non-finite training loss {out.loss.item()}")
         out.loss.backward()
         if self.adversary is not None:
-            self.adversary.attack(self.model, batch, lambda: self._forward(batch).loss)
+            self.adversary.attack(
+                self.model, batch, lambda: self._forward(batch, train=True).loss
+            )
         if self.cfg.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
         self.optimizer.step()
@@ -222,6 +230,7 @@ class Trainer:
         from tqdm.auto import tqdm
 
         start = time.perf_counter()
+        train_loader = distributed.shard_loader(train_loader)  # itself outside torchrun
         if hasattr(train_loader, "__len__"):
             self.total_steps = self.cfg.num_epochs * len(train_loader)
         ckpt = self._load_checkpoint()

@@ -110,6 +110,10 @@ class Route:
 
     lang: str = ""
     mode: str = "fusion"
+    # One encoder call for several languages (speed, issue 8): row b of the batch
+    # belongs to language ``languages[row_lang[b]]``; None means every row is ``lang``.
+    row_lang: torch.Tensor | None = None  # (B,) long
+    row_names: tuple[str, ...] = ()  # every row's language name, when row_lang is set
     frame_mask: torch.Tensor | None = None  # (B, T) bool
     attention: list[torch.Tensor] = field(default_factory=list)  # per layer, (B, T, N)
 
@@ -141,8 +145,14 @@ class LayerAdapters(nn.Module):
             return h
         if self.kind == "metaadapter":
             return self.shared(h)
-        if route.mode == "single":
+        if route.mode == "single" and route.row_lang is None:
             return self.per_lang[route.lang](h)
+        if route.mode == "single":  # per-row routing: each row through its language's
+            out = h
+            for i, lang in enumerate(self.languages):
+                rows = (route.row_lang == i).view(-1, 1, 1)
+                out = torch.where(rows, self.per_lang[lang](h), out)
+            return out
         # (B,T,N,D)
         deltas = torch.stack(
             [self.per_lang[lang].delta(h) for lang in self.languages], dim=2

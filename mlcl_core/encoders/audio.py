@@ -148,21 +148,32 @@ class AudioEncoder(nn.Module):
         return feats * feat_mask[..., None], feat_mask
 
     def forward(
-        self, feats: torch.Tensor, feat_mask: torch.Tensor, lang: str
+        self, feats: torch.Tensor, feat_mask: torch.Tensor, lang: str | Sequence[str]
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Cached features (B, T, C) -> frames (B, T, D) and their masked mean
-        ``pooled`` (B, D)."""
-        if lang not in self.languages:
+        """Cached features (B, T, C) -> frames (B, T, D) and their masked mean (B, D).
+
+        ``lang``: the language of every row, or one language per row (B names): then
+        the rows of several languages go through the encoder in one call, each row
+        through its own language's adapters (instead of a loop over languages, issue 8).
+        """
+        names = [lang] if isinstance(lang, str) else list(lang)
+        unknown = sorted(set(names) - set(self.languages))
+        if unknown:
             raise ValueError(
-                f"unknown language {lang!r} for the audio adapters; known: "
+                f"unknown language {unknown[0]!r} for the audio adapters; known: "
                 f"{', '.join(self.languages)}"
             )
         feat_mask = feat_mask.bool()
-        self.route.lang, self.route.frame_mask, self.route.attention = (
-            lang,
-            feat_mask,
-            [],
-        )
+        row_lang = None
+        if not isinstance(lang, str):
+            if len(names) != feats.shape[0]:
+                raise ValueError(f"{len(names)} row languages, {feats.shape[0]} rows")
+            index = [self.languages.index(n) for n in names]
+            row_lang = torch.tensor(index, device=feats.device)
+        self.route.lang = lang if isinstance(lang, str) else ""
+        self.route.row_names = () if row_lang is None else tuple(names)
+        self.route.row_lang, self.route.frame_mask = row_lang, feat_mask
+        self.route.attention = []
         hidden, _ = self.backbone.feature_projection(feats)  # (B, T, D)
         # (B, T, D)
         frames = self.backbone.encoder(
@@ -172,16 +183,19 @@ class AudioEncoder(nn.Module):
         pooled = (frames * weights).sum(1) / weights.sum(1).clamp(min=1.0)  # (B, D)
         return frames, pooled
 
-    def attention_weights(self) -> torch.Tensor:
+    def attention_weights(self, rows: torch.Tensor | None = None) -> torch.Tensor:
         """SimAdapter attention of the last forward, averaged over valid frames:
         (layers, N).
 
-        Empty (0, N) for other kinds or outside fusion mode.
+        ``rows`` (B,) bool restricts the average to those rows. Empty (0, N) for other
+        kinds or outside fusion mode.
         """
         if not self.route.attention:
             return torch.zeros(0, len(self.languages))
-        # (B, T, 1)
-        mask = self.route.frame_mask.unsqueeze(-1).to(self.route.attention[0].dtype)
+        frame_mask = self.route.frame_mask
+        if rows is not None:
+            frame_mask = frame_mask & rows[:, None]
+        mask = frame_mask.unsqueeze(-1).to(self.route.attention[0].dtype)  # (B, T, 1)
         return torch.stack(
             [(a * mask).sum((0, 1)) / mask.sum() for a in self.route.attention]
         )
@@ -192,16 +206,19 @@ class AudioEncoder(nn.Module):
 
         ``sim_value_reg * sum_layers ||I - W_V||_F^2 + sim_guide_weight * mean_layers
         CE(mean attention, lang)``; the guide term only exists after a fusion-mode
-        forward."""
+        forward, over ``lang``'s rows when that forward held several languages."""
         device = next(self.backbone.parameters()).device
         if self.adapter_cfg.kind != "simadapter":
             return torch.zeros((), device=device)
         blocks = self.adapter_blocks()
         value = sum(b.fusion.value_penalty() for b in blocks)
         total = self.adapter_cfg.sim_value_reg * value
-        if self.route.attention and self.route.lang == lang:
-            mean_att = self.attention_weights().clamp(min=1e-8)  # (layers, N)
-            guide = -mean_att[:, self.languages.index(lang)].log().mean()
+        route = self.route
+        if route.attention and (route.lang == lang or lang in route.row_names):
+            index = self.languages.index(lang)
+            rows = None if route.row_lang is None else route.row_lang == index
+            mean_att = self.attention_weights(rows).clamp(min=1e-8)  # (layers, N)
+            guide = -mean_att[:, index].log().mean()
             total = total + self.adapter_cfg.sim_guide_weight * guide
         return total
 
