@@ -245,7 +245,7 @@ def attention_by_language(
     return out
 
 
-def _train_adapters_only(encoder: "AudioEncoder") -> None:
+def _train_adapters_only(encoder: AudioEncoder) -> None:
     """Train mode, with a frozen backbone's dropout off, as in joint training.
 
     Its weights never change, so dropout there only adds noise (see
@@ -260,7 +260,7 @@ def _train_adapters_only(encoder: "AudioEncoder") -> None:
 
 
 def prepare_adapters(
-    audio_encoder: "AudioEncoder",
+    audio_encoder: AudioEncoder,
     batches_by_lang: dict[str, list[Batch]],
     num_labels: int,
     cfg: AdapterConfig,
