@@ -33,9 +33,10 @@ def collect_embeddings(
     model.eval()
     text, speech, y, ids, langs = [], [], [], [], None
     try:
-        device = next(model.parameters()).device  # the trainer may have moved it
+        # the trainer may have moved the model: its batches go where it is
+        first = next(iter(model.parameters()), None)
         for batch in loader:
-            out = model(move_to(batch, device))
+            out = model(batch if first is None else move_to(batch, first.device))
             text.append(out.extras["text_emb"].float().cpu())
             speech.append(out.extras["speech_emb"].float().cpu())
             y.append(batch["y"].cpu())
