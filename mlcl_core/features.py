@@ -19,6 +19,7 @@ import torch
 from mlcl_core.config import ExperimentConfig
 from mlcl_core.corpora import Corpus
 from mlcl_core.padding import pad
+from mlcl_core.runtime import autocast
 from mlcl_core.speech import SAMPLE_RATE
 from mlcl_core.speech import load_wave as speech_load_wave
 from mlcl_core.storage import atomic_path
@@ -60,12 +61,15 @@ def corpus_features(
     speech_table: pd.DataFrame,
     audio_encoder: Any,
     load_wave: Callable[[str], np.ndarray] | None = None,
+    device: torch.device | str | None = None,
 ) -> dict[AudioKey, torch.Tensor]:
     """The cached features of every clip of ``corpus`` in ``cfg``'s languages.
 
     Checks the speech table first (:func:`check_speech`), keeps only the clips of this
     corpus and these languages, and runs :func:`audio_features` with ``cfg.speech``'s
-    ``max_seconds`` and ``feature_cache_dir``. Returns ``{(lang, id): (T_i, C)}``.
+    ``max_seconds`` and ``feature_cache_dir``, on ``device`` (the trainer's, e.g.
+    ``resolve_device(cfg.train.device)``) with ``cfg.train.bf16``'s autocast. Returns
+    ``{(lang, id): (T_i, C)}``.
     """
     check_speech(cfg, corpus, speech_table)
     ids = set(corpus.table["id"].astype(str))
@@ -78,6 +82,8 @@ def corpus_features(
         cfg.speech.max_seconds,
         load_wave=load_wave,
         cache_dir=cfg.speech.feature_cache_dir,
+        device=device,
+        bf16=cfg.train.bf16,
     )
 
 
@@ -89,6 +95,8 @@ def audio_features(
     load_wave: Callable[[str], np.ndarray] | None = None,
     dtype: torch.dtype = torch.float32,
     cache_dir: str | Path | None = None,
+    device: torch.device | str | None = None,
+    bf16: bool = False,
 ) -> dict[AudioKey, torch.Tensor]:
     """The frozen feature extractor's output for every clip of a synthesised corpus,
     computed once.
@@ -109,16 +117,21 @@ def audio_features(
             clips, ``max_seconds`` and ``dtype``; a later call with the same key
             (another chapter, another seed) loads it instead of recomputing. ``None``:
             no disk cache.
+        device: run the extractor there (the encoder is moved there first); ``None``:
+            where the encoder already is.
+        bf16: bf16 autocast on CUDA only, as in the trainer; part of the cache key when
+            it takes effect.
 
     Returns:
         ``{(lang, id): feats (T_i, C)}`` with T_i the unpadded number of frames of that
         clip.
     """
+    device = _placed(audio_encoder, device)
     if cache_dir is not None:
-        path = (
-            Path(cache_dir).expanduser()
-            / f"{_feature_key(audio_encoder, speech_table, max_seconds, dtype)}.pt"
-        )
+        # bf16 only changes the features on CUDA: the fp32 key stays as it was
+        tag = "|bf16" if bf16 and device.type == "cuda" else ""
+        key = _feature_key(audio_encoder, speech_table, f"{max_seconds}{tag}", dtype)
+        path = Path(cache_dir).expanduser() / f"{key}.pt"
         if path.is_file():
             try:
                 stored = torch.load(path, weights_only=True)
@@ -129,7 +142,14 @@ def audio_features(
             except Exception:  # a truncated or foreign file: recompute and overwrite it
                 pass
         feats = audio_features(
-            audio_encoder, speech_table, max_seconds, batch_size, load_wave, dtype
+            audio_encoder,
+            speech_table,
+            max_seconds,
+            batch_size,
+            load_wave,
+            dtype,
+            device=device,
+            bf16=bf16,
         )
         with atomic_path(path) as tmp:
             torch.save(
@@ -159,9 +179,11 @@ def audio_features(
         chunk = order[start : start + batch_size]
         # (b, S)
         wave, wave_mask = pad([waves[i] for i in chunk], min_len=1, dtype=torch.float32)
-        with torch.no_grad():
+        with torch.no_grad(), autocast(device, bf16):
             # (b, T, C), (b, T)
-            feats, feat_mask = audio_encoder.extract_features(wave, wave_mask)
+            feats, feat_mask = audio_encoder.extract_features(
+                wave.to(device), wave_mask.to(device)
+            )
         for j, i in enumerate(chunk):
             lang, sid, _ = rows[i]
             n_frames = int(feat_mask[j].sum())
@@ -171,10 +193,20 @@ def audio_features(
     return feats_by_key
 
 
+def _placed(audio_encoder: Any, device: torch.device | str | None) -> torch.device:
+    """Move the encoder to ``device``; without one, the device its weights are on."""
+    if device is not None:
+        audio_encoder.to(device)
+        return torch.device(device)
+    params = getattr(audio_encoder, "parameters", None)
+    first = next(iter(params()), None) if params is not None else None
+    return first.device if first is not None else torch.device("cpu")
+
+
 def _feature_key(
     audio_encoder: Any,
     speech_table: pd.DataFrame,
-    max_seconds: float,
+    max_seconds: float | str,
     dtype: torch.dtype,
 ) -> str:
     """Content hash of everything the extracted features depend on."""

@@ -226,13 +226,21 @@ class MLCLModel(nn.Module):
             extras={"text_emb": text_emb.detach(), "speech_emb": speech_emb.detach()},
         )
 
-    def prepare(self, train_loader: Iterable[dict[str, Any]]) -> dict:
+    def prepare(
+        self,
+        train_loader: Iterable[dict[str, Any]],
+        device: torch.device | str | None = None,
+        bf16: bool = False,
+    ) -> dict:
         """The adapter stage before joint training
         (:func:`~mlcl_core.adapters.prepare_adapters`).
 
         SimAdapter: each language's adapter on its own speech, then the fusion;
         MetaAdapter:
         meta-learning of the shared adapter; none: nothing. Returns its history.
+        ``device`` and ``bf16``: the trainer's device and autocast (pass
+        ``resolve_device(cfg.train.device)`` and ``cfg.train.bf16``), so that the stage
+        runs where training will.
         """
         if self.adapter_cfg is None:
             raise ValueError(
@@ -245,6 +253,8 @@ class MLCLModel(nn.Module):
             self.num_labels,
             self.adapter_cfg,
             self.seed,
+            device=device,
+            bf16=bf16,
         )
 
 

@@ -3,6 +3,7 @@ training checkpoints."""
 
 from __future__ import annotations
 
+import contextlib
 import random
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from mlcl_core.storage import atomic_path
 __all__ = [
     "seed_everything",
     "resolve_device",
+    "autocast",
     "rng_state",
     "restore_rng",
     "save_checkpoint",
@@ -41,6 +43,17 @@ def resolve_device(device: str) -> torch.device:
             f"device={device!r} but no CUDA device is available; use 'auto' or 'cpu'"
         )
     return torch.device(device)
+
+
+def autocast(
+    device: torch.device | str, bf16: bool
+) -> contextlib.AbstractContextManager:
+    """The trainer's mixed precision for work outside it (adapter preparation, feature
+    extraction): bf16 autocast on CUDA only, nothing elsewhere."""
+    device = torch.device(device)
+    if bf16 and device.type == "cuda":
+        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def rng_state() -> dict[str, Any]:

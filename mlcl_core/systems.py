@@ -32,6 +32,7 @@ from mlcl_core.features import check_speech, corpus_features
 from mlcl_core.model import build_mlcl
 from mlcl_core.outputs import SystemRun
 from mlcl_core.results import jsonable, record_of, run_id, run_path, save_record
+from mlcl_core.runtime import resolve_device
 from mlcl_core.speech import corpus_audio
 from mlcl_core.tables import summarize
 from mlcl_core.training import Trainer
@@ -61,15 +62,19 @@ def run_mlcl(
         raise ValueError("mlcl needs a speech table (mlcl_core.speech.corpus_audio)")
     check_speech(cfg, corpus, speech_table)  # before the model is built
     model = build_mlcl(cfg, corpus)
+    # features and adapters are made where the trainer will train (the GPU if any)
+    device = resolve_device(cfg.train.device)
     start = time.perf_counter()
-    feats = corpus_features(cfg, corpus, speech_table, model.audio_encoder)
+    feats = corpus_features(
+        cfg, corpus, speech_table, model.audio_encoder, device=device
+    )
     info: dict[str, Any] = {
         "feature_extraction_s": time.perf_counter() - start,
         "clips": len(feats),
     }
     loaders = make_loaders(cfg, corpus, model.tokenizer, feats)
     start = time.perf_counter()
-    prep = model.prepare(loaders["train"])
+    prep = model.prepare(loaders["train"], device=device, bf16=cfg.train.bf16)
     info.update(prepare_s=time.perf_counter() - start, prepare=jsonable(prep))
     trainer = Trainer(
         model, cfg.train, checkpoint_dir=checkpoint_dir, progress=progress

@@ -295,3 +295,41 @@ def test_config_and_input_errors():
     assert prepare_adapters(none_encoder, {}, 3, _adapter_cfg("none"), 0) == {
         "kind": "none"
     }
+
+
+@pytest.mark.parametrize("kind", ("simadapter", "metaadapter"))
+def test_prepare_runs_on_the_given_device_with_backbone_dropout_off(kind, monkeypatch):
+    from mlcl_core.adapters import prepare as prep
+
+    seen = []
+
+    def loss(encoder, head, lang, batch):
+        seen.append((head.weight.device, encoder.backbone.training, encoder.training))
+        return torch.zeros((), requires_grad=True)
+
+    monkeypatch.setattr(prep, "_classify_loss", loss)
+    monkeypatch.setattr(prep, "attention_by_language", lambda enc, b: {})
+    cfg = _adapter_cfg(kind, prepare_steps=1, meta_steps=1)
+    encoder = build_audio_encoder(make_config("tiny").audio, cfg, LANGS)
+    # meta tensors hold no numbers: the losses that would be read stay on the CPU
+    monkeypatch.setattr(encoder, "regularization", lambda lang: torch.zeros(()))
+    prepare_adapters(encoder, _batches(encoder), 3, cfg, 0, device="meta", bf16=True)
+    assert seen and all(dev.type == "meta" for dev, _, _ in seen)
+    assert next(encoder.parameters()).device.type == "meta"
+    # frozen backbone: no dropout, as in joint training; the encoder is in train mode
+    assert not any(backbone for _, backbone, _ in seen)
+    assert all(training for _, _, training in seen)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_prepare_on_cuda_with_bf16():
+    cfg = _adapter_cfg("simadapter", prepare_steps=2)
+    encoder = build_audio_encoder(make_config("tiny").audio, cfg, LANGS)
+    history = prepare_adapters(
+        encoder, _batches(encoder), 3, cfg, 0, device="cuda", bf16=True
+    )
+    assert next(encoder.parameters()).is_cuda
+    assert all(
+        torch.isfinite(torch.tensor(v)).all() for v in history["stage1"].values()
+    )

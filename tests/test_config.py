@@ -182,3 +182,16 @@ def test_none_means_not_set_and_component_prefixes_name_ambiguous_fields():
         make_config("tiny", train_sentences=64)
     with pytest.raises(ValueError, match="has no field 'model'"):
         make_config("tiny", text_model=None)  # not a field, even when not set
+
+
+def test_mms_defaults_to_simadapter_as_in_the_papers_table_3():
+    from mlcl_core.config import make_config
+
+    assert make_config("tiny", corpus="mms").adapter.kind == "simadapter"
+    assert make_config("paper", corpus="mms", adapter_kind=None).adapter.kind == (
+        "simadapter"
+    )
+    # an explicit choice wins; other corpora keep the profile's MetaAdapter
+    explicit = make_config("paper", corpus="mms", adapter_kind="metaadapter")
+    assert explicit.adapter.kind == "metaadapter"
+    assert make_config("paper", corpus="sib200").adapter.kind == "metaadapter"

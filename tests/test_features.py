@@ -105,3 +105,45 @@ def test_corpus_features_checks_the_speech_table_and_keeps_this_corpus(corpus):
             corpus,
             pd.DataFrame({"id": ["1"], "lang": ["zho_Hans"]}),
         )
+
+
+class _RecordingExtractor(FrameExtractor):
+    """Records where it was moved and where its input waves lie."""
+
+    def __init__(self) -> None:
+        self.moved_to, self.wave_devices = [], []
+
+    def to(self, device):
+        self.moved_to.append(torch.device(device))
+        return self
+
+    def extract_features(self, wave, wave_mask):
+        self.wave_devices.append(wave.device)
+        return super().extract_features(
+            torch.zeros(wave.shape), torch.ones(wave.shape, dtype=torch.bool)
+        )
+
+
+def test_audio_features_run_on_the_given_device(corpus):
+    extractor = _RecordingExtractor()
+    table = fake_speech_table(corpus, LANGS)
+    feats = audio_features(
+        extractor, table, 0.3, load_wave=fake_wave, device="meta", bf16=True
+    )
+    assert extractor.moved_to == [torch.device("meta")]
+    assert extractor.wave_devices and {d.type for d in extractor.wave_devices} == {
+        "meta"
+    }
+    assert all(f.device.type == "cpu" for f in feats.values())
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_audio_features_on_cuda_match_cpu(corpus):
+    cfg = make_config("tiny")
+    encoder = build_audio_encoder(cfg.audio, cfg.adapter, LANGS)
+    table = fake_speech_table(corpus, LANGS).head(6)
+    on_cpu = audio_features(encoder, table, 0.3, load_wave=fake_wave)
+    on_gpu = audio_features(encoder, table, 0.3, load_wave=fake_wave, device="cuda")
+    for key, f in on_cpu.items():
+        torch.testing.assert_close(on_gpu[key], f, atol=1e-4, rtol=1e-3)

@@ -44,6 +44,26 @@ class _Fake(torch.nn.Module):
         )
 
 
+class _Placed(_Fake):
+    """A model with weights on ``meta``: records where its batches arrive."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(1, device="meta"))
+        self.seen = []
+
+    def forward(self, batch):
+        self.seen.append(batch["x"].device.type)
+        return super().forward({**batch, "x": torch.ones(2, len(batch["y"]), 3)})
+
+
+def test_collect_embeddings_sends_batches_to_the_models_device():
+    model = _Placed()
+    batch = {"langs": ("a", "b"), "ids": ["1"], "y": torch.tensor([0])}
+    E.collect_embeddings(model, [{**batch, "x": torch.randn(2, 1, 3)}])
+    assert model.seen == ["meta"]
+
+
 def test_collect_embeddings_concatenates_batches_and_restores_mode():
     x = torch.randn(2, 5, 3)
     batches = [

@@ -49,3 +49,26 @@ def test_comparison_prose_is_built_from_the_numbers():
     )
     assert "not comparable" in other
     assert list(tables.reference_table("mms")["system"])[-1] == "MLCL"
+
+
+def test_no_verdicts_against_published_rows_for_other_languages_or_a_subset():
+    langs = ("zho_Hant", "yue_Hant", "mya_Mymr")
+    other = tables.comparison_prose(_summary(0.70, 0.66, 0.74), "sib200", langs)
+    assert "No comparison with published numbers" in other
+    assert "interval [" not in other and "n-gram MLP" not in other
+    paper = ("zho_Hans", "bod_Tibt", "mya_Mymr")
+    part = tables.comparison_prose(
+        _summary(0.70, 0.66, 0.74), "sib200", paper, subset=20
+    )
+    assert "No comparison with published numbers" in part and "at most 20" in part
+    assert "n-gram MLP" not in part
+    assert tables.comparison_obstacle("sib200", paper) is None
+    assert tables.comparison_obstacle("sib200", paper[::-1]) is None  # order is free
+    assert "no published numbers" in tables.comparison_obstacle("xnli", paper)
+
+
+def test_rows_on_the_papers_own_split_get_no_verdict():
+    paper = ("zho_Hans", "bod_Tibt", "mya_Mymr")
+    text = tables.comparison_prose(_summary(0.64, 0.60, 0.70), "sib200", paper)
+    line = next(x for x in text.splitlines() if "Table 2" in x and "MLCL:" in x)
+    assert "context, not a paired comparison" in line and "inside" not in line

@@ -17,6 +17,7 @@ from torch import nn
 
 from mlcl_core.batching import Batch
 from mlcl_core.config import AdapterConfig
+from mlcl_core.runtime import autocast
 
 if TYPE_CHECKING:  # hints only: encoders imports adapters.layer, not this module
     from mlcl_core.encoders import AudioEncoder
@@ -244,12 +245,28 @@ def attention_by_language(
     return out
 
 
+def _train_adapters_only(encoder: AudioEncoder) -> None:
+    """Train mode, with a frozen backbone's dropout off, as in joint training.
+
+    Its weights never change, so dropout there only adds noise (see
+    ``MLCLModel.train``); the adapters have no dropout of their own."""
+    encoder.train()
+    if not any(
+        p.requires_grad
+        for n, p in encoder.backbone.named_parameters()
+        if ".adapters." not in n
+    ):
+        encoder.backbone.eval()
+
+
 def prepare_adapters(
-    audio_encoder: "AudioEncoder",
+    audio_encoder: AudioEncoder,
     batches_by_lang: dict[str, list[Batch]],
     num_labels: int,
     cfg: AdapterConfig,
     seed: int,
+    device: torch.device | str | None = None,
+    bf16: bool = False,
 ) -> dict[str, Any]:
     """The adapter stage before joint MLCL training; returns its history.
 
@@ -260,7 +277,9 @@ def prepare_adapters(
     encoder in fusion mode with the language adapters frozen. MetaAdapter: first-order
     meta-learning of the shared adapter. ``none``: nothing to do. The task is speech
     topic classification through a temporary linear head on the pooled frames (see
-    module docs)."""
+    module docs). ``device``: move the encoder there first (the trainer's device, so
+    that the paper profile's preparation runs on the GPU); ``bf16``: the trainer's
+    autocast, applied on CUDA only (:func:`mlcl_core.runtime.autocast`)."""
     if cfg.kind != audio_encoder.adapter_cfg.kind:
         raise ValueError(
             f"prepare_adapters: cfg.kind {cfg.kind!r} differs from the encoder's "
@@ -275,11 +294,13 @@ def prepare_adapters(
     if cfg.kind == "none":
         return history
     start = time.perf_counter()
+    if device is not None:
+        audio_encoder.to(device)
     data = {lang: _cycle(batches_by_lang[lang]) for lang in audio_encoder.languages}
     was_training = audio_encoder.training
-    audio_encoder.train()
+    _train_adapters_only(audio_encoder)
     # heads and dropout draw from a seeded, private stream
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), autocast(_device(audio_encoder), bf16):
         torch.manual_seed(seed)
         prepare = (
             _prepare_simadapter if cfg.kind == "simadapter" else _prepare_metaadapter

@@ -17,6 +17,7 @@ import torch
 
 from mlcl_core.corpora import language_name
 from mlcl_core.losses import anchor_gradients
+from mlcl_core.outputs import move_to
 
 
 @torch.no_grad()
@@ -32,8 +33,10 @@ def collect_embeddings(
     model.eval()
     text, speech, y, ids, langs = [], [], [], [], None
     try:
+        # the trainer may have moved the model: its batches go where it is
+        first = next(iter(model.parameters()), None)
         for batch in loader:
-            out = model(batch)
+            out = model(batch if first is None else move_to(batch, first.device))
             text.append(out.extras["text_emb"].float().cpu())
             speech.append(out.extras["speech_emb"].float().cpu())
             y.append(batch["y"].cpu())
