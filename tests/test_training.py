@@ -141,8 +141,7 @@ def test_fit_keeps_best_dev_weights_and_stops_early(toy):
     assert fit.best_epoch == int(np.argmax(scores)) + 1
     assert fit.best_score == max(scores)
     # stopped early: the last `patience` epochs were no better than the best
-    if len(scores) < 12:
-        assert len(scores) - fit.best_epoch == 2
+    assert len(scores) < 12 and len(scores) - fit.best_epoch == 2
     assert trainer.evaluate(dev).M == pytest.approx(max(scores))
     assert scores[fit.best_epoch - 1] > 0.5  # it learned something (3 classes, chance ~0.33)
     assert {"train_loss", "train_ce", "dev_G", "dev_acc_aaa_Latn"} <= set(fit.history[0])
@@ -222,3 +221,67 @@ def test_linear_schedule_warms_up_then_decays_to_zero(toy):
     constant = Trainer(toy.Toy(), TrainConfig(device="cpu"), progress=False)
     constant.total_steps = 10
     assert [constant.lr_factor(s) for s in range(10)] == [1.0] * 10
+
+
+class _Killed(Exception):
+    """Stands in for a kill: raised from ``on_step``, after the last checkpoint was written."""
+
+
+def _toy_fit(toy, cfg: TrainConfig, ckpt=None, kill_at: int = -1, steps: list | None = None):
+    """A fresh toy model (same init every call) trained with ``cfg``; (trainer, fit)."""
+    from mlcl_core.training import seed_everything
+
+    def on_step(trainer, state):
+        if steps is not None:
+            steps.append((state["global_step"], sorted(g["lr"] for g in trainer.optimizer.param_groups)))
+        if state["global_step"] == kill_at:
+            raise _Killed
+
+    seed_everything(0)
+    train, dev = toy.loaders()
+    trainer = Trainer(toy.Toy(), cfg, checkpoint_dir=ckpt, on_step=on_step, progress=False)
+    return trainer, trainer.fit(train, dev)
+
+
+def _params(model) -> list[float]:
+    return [float(v) for p in model.state_dict().values() for v in p.flatten()]
+
+
+def test_resume_after_the_best_epoch_keeps_the_best_weights(toy, tmp_path):
+    # dev M peaks at epoch 4 of 6 here; the kill in epoch 5 resumes from the epoch-4
+    # checkpoint, so the best weights exist only in the checkpoint's best_state.
+    torch.set_num_threads(1)
+    cfg = TrainConfig(num_epochs=6, batch_size=8, lr=0.05, patience=10, seed=3, device="cpu")
+    ref, ref_fit = _toy_fit(toy, cfg)
+    assert ref_fit.best_epoch == 4 < len(ref_fit.history) == 6
+    with pytest.raises(_Killed):
+        _toy_fit(toy, cfg, tmp_path / "ckpt", kill_at=23)  # 5 steps an epoch: step 3 of epoch 5
+    trainer, fit = _toy_fit(toy, cfg, tmp_path / "ckpt")
+    assert fit.resumed_from == 20 and fit.best_epoch == 4 and fit.best_score == ref_fit.best_score
+    assert _params(trainer.model) == _params(ref.model)  # the epoch-4 weights, not the last ones
+
+
+def test_early_stopping_stops_and_a_stopped_checkpoint_stays_stopped(toy, tmp_path):
+    torch.set_num_threads(1)
+    cfg = TrainConfig(num_epochs=12, batch_size=8, lr=0.05, patience=2, seed=1, device="cpu")
+    first, fit = _toy_fit(toy, cfg, tmp_path / "ckpt")
+    assert len(fit.history) < 12  # it stopped early ...
+    assert len(fit.history) - fit.best_epoch == 2  # ... exactly `patience` epochs after the best
+    steps: list = []
+    again, refit = _toy_fit(toy, cfg, tmp_path / "ckpt", steps=steps)
+    assert steps == []  # resuming a run that had stopped trains nothing more
+    assert refit.history == fit.history and refit.best_epoch == fit.best_epoch
+    assert _params(again.model) == _params(first.model)
+
+
+def test_fit_feeds_the_global_step_to_the_linear_schedule(toy):
+    # 2 epochs x 5 batches = 10 steps, warm-up int(0.2 * 10) = 2 steps: factors by hand
+    # (s + 1) / 3 for s < 2, then (10 - s) / 8.
+    cfg = TrainConfig(num_epochs=2, batch_size=8, lr=1e-3, adapter_lr=1e-2, schedule="linear", warmup=0.2,
+                      patience=10, device="cpu")
+    steps: list = []
+    _toy_fit(toy, cfg, steps=steps)
+    factors = [1 / 3, 2 / 3, 1.0, 7 / 8, 6 / 8, 5 / 8, 4 / 8, 3 / 8, 2 / 8, 1 / 8]
+    assert [s for s, _ in steps] == list(range(1, 11))
+    for (_, lrs), f in zip(steps, factors):
+        assert sorted(set(lrs)) == pytest.approx([1e-3 * f, 1e-2 * f])
