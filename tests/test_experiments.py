@@ -141,3 +141,20 @@ def test_comparison_prose_is_built_from_the_numbers():
     assert list(ex.reference_table("mms")["system"])[-1] == "MLCL"
 
 
+
+
+def test_summary_interval_of_g_brackets_the_mean_per_seed_g():
+    # Two seeds that disagree on the weaker language: each seed's G is 0.125, the G of the
+    # pooled predictions is 0. The interval must be one of the reported statistic.
+    n = 120
+    half = np.arange(n) % 5 < 3
+    records = []
+    for seed, (zh, bo) in enumerate([(np.ones(n, bool), half), (half, np.ones(n, bool))]):
+        preds = [{"id": str(i), "lang": code, "y": 0, "y_hat": int(not right[i])}
+                 for code, right in (("zho_Hans", zh), ("bod_Tibt", bo)) for i in range(n)]
+        records.append({"system": "s", "seed": seed, "accuracy": {"zho_Hans": zh.mean(), "bod_Tibt": bo.mean()},
+                        "predictions": preds})
+    row = ex.summarize(records, n_boot=300).loc["s"]
+    assert row["G"] == pytest.approx(0.125)
+    assert row["G_low"] < row["G"] < row["G_high"] and row["G_low"] > 0.05
+    assert row["M"] == pytest.approx(0.8) and row["M_low"] < row["M"] < row["M_high"]
