@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test env clean-book chapter batch
+.PHONY: book test env clean-book chapter batch bench
 
 env: $(STAMP)
 
@@ -23,6 +23,11 @@ book: $(STAMP)
 # Unit tests, then the chapter smoke runs (papermill, smallest parameters).
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# Speed benchmarks (timings are printed as ratios, never asserted): run on an idle machine.
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bootstrap_speed.py
+	$(BIN)/python benchmarks/synthesis_speed.py
 
 # Rerun one chapter in batch: make chapter NB=book/01_data_synthesis.ipynb ARGS="-p subset 50"
 chapter: $(STAMP)
