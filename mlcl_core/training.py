@@ -6,7 +6,8 @@ It does
 
 - device choice (``TrainConfig.device``: ``auto`` = CUDA when present, else CPU) and bf16
   autocast on CUDA only;
-- AdamW with two parameter groups: adapter/fusion parameters at ``adapter_lr`` and the rest at
+- AdamW or Adam (``TrainConfig.optimizer``) with two parameter groups: adapter/fusion
+  parameters at ``adapter_lr`` and the rest at
   ``lr`` (a model names its adapter/fusion parameters with ``adapter_parameters()``; without
   that method, parameters whose name contains ``adapter`` or ``fusion`` are taken);
   no weight decay on biases and LayerNorm weights;
@@ -179,7 +180,8 @@ class Trainer:
         self.checkpoint_every = checkpoint_every
         self.progress = progress
         self.use_bf16 = cfg.bf16 and self.device.type == "cuda"
-        self.optimizer = torch.optim.AdamW(self._param_groups(), lr=cfg.lr)
+        optimizer = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
+        self.optimizer = optimizer(self._param_groups(), lr=cfg.lr)
         for group in self.optimizer.param_groups:
             group["base_lr"] = group["lr"]
         self.total_steps: int | None = None  # set by fit() from the loader's length
@@ -204,7 +206,7 @@ class Trainer:
 
     # ----------------------------------------------------------------- optimiser
     def _param_groups(self) -> list[dict[str, Any]]:
-        """AdamW groups: (adapter/fusion vs rest) x (decay vs no decay)."""
+        """Optimiser groups: (adapter/fusion vs rest) x (decay vs no decay)."""
         named = [(n, p) for n, p in self.model.named_parameters() if p.requires_grad]
         if not named:
             raise ValueError("the model has no trainable parameters")

@@ -285,3 +285,14 @@ def test_fit_feeds_the_global_step_to_the_linear_schedule(toy):
     assert [s for s, _ in steps] == list(range(1, 11))
     for (_, lrs), f in zip(steps, factors):
         assert sorted(set(lrs)) == pytest.approx([1e-3 * f, 1e-2 * f])
+
+
+@pytest.mark.parametrize("profile,cls,decay", [("tiny", torch.optim.AdamW, {0.0, 0.01}),
+                                               ("paper", torch.optim.Adam, {0.0})])
+def test_optimizer_follows_the_profile(toy, profile, cls, decay):
+    from mlcl_core.config import make_config
+
+    cfg = make_config(profile, device="cpu", bf16=False).train
+    trainer = Trainer(toy.Toy(), cfg, progress=False)
+    assert type(trainer.optimizer) is cls
+    assert {g["weight_decay"] for g in trainer.optimizer.param_groups} == decay
