@@ -186,3 +186,19 @@ def test_feature_disk_cache_is_reused_and_keyed_by_extractor_weights(corpus, tmp
     first_file.write_bytes(first_file.read_bytes()[:100])
     again = batching.audio_features(enc, table, 0.5, load_wave=_fake_wave, cache_dir=tmp_path)
     assert again.keys() == first.keys() and first_file.stat().st_size > 100
+
+
+def test_audio_features_do_not_depend_on_the_padding_of_their_batch(corpus):
+    """Every clip's kept frames equal its frames extracted alone (no padding) and by hand;
+    only feature 2 (the padded batch length, by design of the stand-in) may differ."""
+    table = _speech_table(corpus, lambda lang, sid: 0.0)
+    batched = batching.audio_features(FrameExtractor(), table, max_seconds=0.3, batch_size=8, load_wave=_fake_wave)
+    alone = batching.audio_features(FrameExtractor(), table, max_seconds=0.3, batch_size=1, load_wave=_fake_wave)
+    padded = 0
+    for key, f in batched.items():
+        wave = torch.from_numpy(_fake_wave("/".join(key))[: int(0.3 * 16000)])
+        frames = wave[: len(wave) // 320 * 320].reshape(-1, 320)
+        torch.testing.assert_close(f[:, :2], torch.stack([frames.mean(-1), frames.std(-1)], -1))
+        torch.testing.assert_close(f[:, :2], alone[key][:, :2])
+        padded += int(f[0, 2] > alone[key][0, 2])
+    assert padded > 0  # some clips really were padded in their batch
