@@ -23,15 +23,20 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=60, help="sentences per language")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--backend", default="espeak")
-    parser.add_argument("--languages", nargs="+", default=None, help="default: the paper's three")
+    parser.add_argument(
+        "--languages", nargs="+", default=None, help="default: the paper's three"
+    )
     args = parser.parse_args()
     corpus = load_sib200(languages=args.languages) if args.languages else load_sib200()
     for workers in args.workers:
         speed = synthesis_speed(corpus, n=args.n, backend=args.backend, workers=workers)
-        print(f"{args.backend}, {workers} worker(s): {speed['utterances']} clips, "
-              f"{speed['audio_seconds']:.0f} s of speech in {speed['wall_seconds']:.1f} s = "
-              f"{speed['x_realtime']:.0f}x real time; / target {TARGET_X_REALTIME:.0f}x = "
-              f"{speed['x_realtime'] / TARGET_X_REALTIME:.2f}")
+        print(
+            f"{args.backend}, {workers} worker(s): {speed['utterances']} clips, "
+            f"{speed['audio_seconds']:.0f} s of speech in "
+            f"{speed['wall_seconds']:.1f} s = {speed['x_realtime']:.0f}x real time; "
+            f"/ target {TARGET_X_REALTIME:.0f}x = "
+            f"{speed['x_realtime'] / TARGET_X_REALTIME:.2f}"
+        )
 
 
 if __name__ == "__main__":

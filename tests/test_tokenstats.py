@@ -13,7 +13,12 @@ TIBETAN, BURMESE = "བོད་ཡིག", "မြန်မာ"
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    texts = ["the cat sat on the mat", "a dog and a cat", "the mat is red", "dogs and cats"] * 5
+    texts = [
+        "the cat sat on the mat",
+        "a dog and a cat",
+        "the mat is red",
+        "dogs and cats",
+    ] * 5
     return train_wordpiece_tokenizer(texts, vocab_size=60)
 
 
@@ -34,19 +39,29 @@ def test_truncation_rates_agree_with_the_tokenizers_own_truncation(tokenizer):
     texts = {"en": ["the cat sat on the mat " * k for k in range(1, 6)]}
     table = ts.truncation_rates(tokenizer, texts, max_length=12)
     full = [len(ids) for ids in tokenizer(texts["en"])["input_ids"]]
-    cut = [len(ids) for ids in tokenizer(texts["en"], truncation=True, max_length=12)["input_ids"]]
+    cut = [
+        len(ids)
+        for ids in tokenizer(texts["en"], truncation=True, max_length=12)["input_ids"]
+    ]
     assert table.loc["en", "truncated"] == pytest.approx(np.mean(np.array(full) > 12))
-    assert table.loc["en", "tokens_lost"] == pytest.approx((sum(full) - sum(cut)) / (sum(full) - 2 * len(full)))
+    assert table.loc["en", "tokens_lost"] == pytest.approx(
+        (sum(full) - sum(cut)) / (sum(full) - 2 * len(full))
+    )
 
 
 def test_length_for_coverage_by_hand():
     # 120 tokens; keeping 114 needs room 94 (10 + 10 + 94), plus the 2 special tokens
     assert ts.length_for_coverage({"a": [10, 10, 100]}, 0.95) == {"a": 96}
-    assert ts.length_for_coverage({"a": [10, 10, 100], "b": [3]}, 1.0) == {"a": 102, "b": 5}
+    assert ts.length_for_coverage({"a": [10, 10, 100], "b": [3]}, 1.0) == {
+        "a": 102,
+        "b": 5,
+    }
     counts = {"a": np.random.default_rng(0).integers(1, 200, 300)}
     best = ts.length_for_coverage(counts, 0.95)["a"]
     kept = 1 - ts.truncation_from_counts(counts, best).loc["a", "tokens_lost"]
-    kept_one_less = 1 - ts.truncation_from_counts(counts, best - 1).loc["a", "tokens_lost"]
+    kept_one_less = (
+        1 - ts.truncation_from_counts(counts, best - 1).loc["a", "tokens_lost"]
+    )
     assert kept >= 0.95 > kept_one_less  # the smallest such length
     with pytest.raises(ValueError, match="share"):
         ts.length_for_coverage({"a": [1]}, 0.0)
@@ -64,16 +79,30 @@ def test_speech_kept_by_hand():
 
 
 def test_mbert_uncased_normaliser_deletes_tibetan_and_burmese_vowel_signs():
-    uncased, cased = ts.mbert_normalizer(lowercase=True), ts.mbert_normalizer(lowercase=False)
+    uncased, cased = (
+        ts.mbert_normalizer(lowercase=True),
+        ts.mbert_normalizer(lowercase=False),
+    )
     assert uncased.normalize_str(TIBETAN) == "བད་ཡག"
     assert uncased.normalize_str(BURMESE) == "မြနမာ"
-    texts = {"bod_Tibt": [TIBETAN], "mya_Mymr": [BURMESE], "zho_Hans": ["中文"], "deu_Latn": ["Über"]}
+    texts = {
+        "bod_Tibt": [TIBETAN],
+        "mya_Mymr": [BURMESE],
+        "zho_Hans": ["中文"],
+        "deu_Latn": ["Über"],
+    }
     damage = ts.normaliser_damage(uncased, texts)
-    assert damage.loc["bod_Tibt", "removed"] == pytest.approx(2 / 7)  # ོ and ི of 7 code points
+    assert damage.loc["bod_Tibt", "removed"] == pytest.approx(
+        2 / 7
+    )  # ོ and ི of 7 code points
     assert damage.loc["mya_Mymr", "removed"] == pytest.approx(1 / 6)  # the asat ်
     assert set(damage.loc["bod_Tibt", "top_removed"]) == {"\u0f7c", "\u0f72"}
-    assert damage.loc["zho_Hans", "removed"] == 0  # the spaces around Chinese characters do not count
-    assert damage.loc["deu_Latn", "removed"] == pytest.approx(1 / 5)  # U + diaeresis, b, e, r
+    assert (
+        damage.loc["zho_Hans", "removed"] == 0
+    )  # the spaces around Chinese characters do not count
+    assert damage.loc["deu_Latn", "removed"] == pytest.approx(
+        1 / 5
+    )  # U + diaeresis, b, e, r
     kept = ts.normaliser_damage(cased, texts)
     assert (kept["removed"] == 0).all() and (kept["top_removed"] == "").all()
 
@@ -84,6 +113,8 @@ def test_unk_rates(tokenizer):
     n_unk = sum(i == tokenizer.unk_token_id for seq in ids for i in seq)
     assert n_unk == 1
     assert table.loc["en", "unk"] == pytest.approx(1 / sum(map(len, ids)))
-    assert table.loc["en", "sentences_with_unk"] == 0.5 and table.loc["xx", "unk"] == 1.0
+    assert (
+        table.loc["en", "sentences_with_unk"] == 0.5 and table.loc["xx", "unk"] == 1.0
+    )
     with pytest.raises(ValueError, match="no texts"):
         ts.unk_rates(tokenizer, {"en": []})
