@@ -24,7 +24,7 @@ book: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-# Speed benchmarks (timings are printed as ratios, never asserted): run on an idle machine.
+# Speed benchmarks: timings printed as ratios, never asserted. Run on an idle machine.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bootstrap_speed.py
 	$(BIN)/python benchmarks/synthesis_speed.py

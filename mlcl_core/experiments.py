@@ -285,8 +285,8 @@ def summarize(records: Sequence[dict[str, Any]], n_boot: int = 1000) -> pd.DataF
 
     Columns, for each language and for G and M: ``<col>`` (mean over seeds), ``<col>_std``
     (std over seeds, NaN for one seed), ``<col>_low``/``<col>_high`` (bootstrap interval of
-    the seed-averaged value: each draw of test sentences scores every seed and averages, so
-    the G interval is one of the mean per-seed G); plus ``n_seeds``.
+    the seed-averaged value: each draw of test sentences scores every seed and
+    averages, so the G interval is one of the mean per-seed G); plus ``n_seeds``.
     """
     from mlcl_core.metrics import bootstrap_ci, seed_summary
 
@@ -296,9 +296,10 @@ def summarize(records: Sequence[dict[str, Any]], n_boot: int = 1000) -> pd.DataF
     rows = []
     for system, recs in by_system.items():
         summ = seed_summary(recs)
-        preds = pd.DataFrame([{**p, "run": i} for i, r in enumerate(recs) for p in r["predictions"]])
-        ci = bootstrap_ci(preds["y"], preds["y_hat"], preds["lang"], n_boot=n_boot, seed=0, ids=preds["id"],
-                          runs=preds["run"])
+        preds = pd.DataFrame([{**p, "run": i} for i, r in enumerate(recs)
+                              for p in r["predictions"]])
+        ci = bootstrap_ci(preds["y"], preds["y_hat"], preds["lang"], n_boot=n_boot,
+                          seed=0, ids=preds["id"], runs=preds["run"])
         row: dict[str, Any] = {"system": system, "n_seeds": len(recs)}
         for lang, ms in summ["accuracy"].items():
             row.update({lang: ms["mean"], f"{lang}_std": ms["std"],

@@ -132,11 +132,12 @@ def bootstrap_ci(y: ArrayLike, y_hat: ArrayLike, lang: Sequence[str] | np.ndarra
     k-th prediction of each language is taken to be the k-th sentence (list predictions in the
     same sentence order for every language).
 
-    ``runs`` names the run (e.g. the seed) of each prediction when several runs were scored on
-    the same test sentences. Every draw then scores each run on the drawn sentences and
-    averages the runs' accuracies, G and M, so the interval is one of the same statistic as
-    the estimate, the mean over runs of each run's G (see :func:`seed_summary`): the G of the
-    pooled accuracies is smaller whenever the runs disagree on which language is weakest.
+    ``runs`` names the run (e.g. the seed) of each prediction when several runs were
+    scored on the same test sentences. Every draw then scores each run on the drawn
+    sentences and averages the runs' accuracies, G and M, so the interval is one of the
+    same statistic as the estimate, the mean over runs of each run's G (see
+    :func:`seed_summary`); the G of the pooled accuracies is smaller whenever the runs
+    disagree on which language is weakest.
 
     Returns ``{"accuracy": {lang: {"estimate", "low", "high"}}, "G": {...}, "M": {...},
     "n_boot": n_boot, "level": level}``; estimates are the values on the full test set.
@@ -149,8 +150,8 @@ def bootstrap_ci(y: ArrayLike, y_hat: ArrayLike, lang: Sequence[str] | np.ndarra
     run = np.zeros(len(y), dtype=int)
     if runs is not None:
         if np.ndim(runs) != 1 or len(runs) != len(y):
-            raise ValueError(f"runs must be 1-D with one entry per prediction ({len(y)}), "
-                             f"got shape {np.shape(runs)}")
+            raise ValueError(f"runs must be 1-D with one entry per prediction "
+                             f"({len(y)}), got shape {np.shape(runs)}")
         _, run = np.unique(np.asarray(runs), return_inverse=True)
     languages = _languages_in_order(lang)
     lang_idx = _index_of(lang, languages)  # (N,)
@@ -160,7 +161,7 @@ def bootstrap_ci(y: ArrayLike, y_hat: ArrayLike, lang: Sequence[str] | np.ndarra
         sent_idx = _position_within_group(run * len(languages) + lang_idx)
     n_run, n_lang, n_sent = int(run.max()) + 1, len(languages), int(sent_idx.max()) + 1
 
-    # Correct and total counts per (run, language, sentence): a draw only reweights sentences.
+    # Correct and total counts per (run, language, sentence); draws reweight sentences.
     correct = np.zeros((n_run, n_lang, n_sent))  # (R, K, U)
     total = np.zeros((n_run, n_lang, n_sent))  # (R, K, U)
     np.add.at(correct, (run, lang_idx, sent_idx), (y == y_hat).astype(float))
@@ -176,7 +177,7 @@ def bootstrap_ci(y: ArrayLike, y_hat: ArrayLike, lang: Sequence[str] | np.ndarra
     hits = np.einsum("bu,rku->brk", weights, correct)  # (B, R, K)
     counts = np.einsum("bu,rku->brk", weights, total)  # (B, R, K)
     with np.errstate(invalid="ignore", divide="ignore"):
-        acc = hits / counts  # (B, R, K); NaN where a language drew none of its sentences
+        acc = hits / counts  # (B, R, K); NaN where a language drew none of its rows
     complete = ~np.isnan(acc).any(axis=(1, 2))  # G and M need every run and language
     g_samples = np.full(n_boot, np.nan)
     g_samples[complete] = _gini_rows(acc[complete]).mean(axis=1)  # mean over runs of G
@@ -184,7 +185,8 @@ def bootstrap_ci(y: ArrayLike, y_hat: ArrayLike, lang: Sequence[str] | np.ndarra
 
     point = correct.sum(axis=2) / total.sum(axis=2)  # (R, K)
     return {
-        "accuracy": {code: _interval(acc[:, :, k].mean(axis=1), point[:, k].mean(), level)
+        "accuracy": {code: _interval(acc[:, :, k].mean(axis=1), point[:, k].mean(),
+                                     level)
                      for k, code in enumerate(languages)},
         "G": _interval(g_samples, float(np.mean([gini(p) for p in point])), level),
         "M": _interval(m_samples, float(point.mean()), level),
