@@ -137,6 +137,33 @@ def speech_kept(
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
+def seconds_for_coverage(
+    seconds_by_lang: Mapping[str, Sequence[float]], share: float = 0.95
+) -> dict[str, float]:
+    """The smallest ``max_seconds`` that keeps at least ``share`` of each language's
+    speech: language -> seconds (cropping keeps ``min(clip, max_seconds)`` of each
+    clip)."""
+    if not 0.0 < share <= 1.0:
+        raise ValueError(f"share must lie in (0, 1], got {share}")
+    out = {}
+    for lang, s in seconds_by_lang.items():
+        s = np.sort(np.asarray(s, dtype=float))
+        if s.size == 0 or np.any(~np.isfinite(s)) or np.any(s < 0):
+            raise ValueError(
+                f"{lang}: durations must be a non-empty list of finite seconds >= 0"
+            )
+        need = share * s.sum()
+        # a limit between s[i-1] and s[i] keeps below[i] + (n - i) * limit seconds
+        below = np.concatenate(
+            [[0.0], np.cumsum(s)[:-1]]
+        )  # (n,) sum of the shorter clips
+        limits = (need - below) / (len(s) - np.arange(len(s)))  # (n,)
+        lower = np.concatenate([[0.0], s[:-1]])
+        ok = (limits >= lower - 1e-12) & (limits <= s + 1e-12)
+        out[lang] = float(max(limits[np.argmax(ok)], 0.0))
+    return out
+
+
 def mbert_normalizer(lowercase: bool = True):
     """The normaliser of ``bert-base-multilingual-uncased`` (``lowercase=True``:
     lowercasing and, following it, accent stripping) or ``-cased`` (neither), built

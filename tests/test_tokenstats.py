@@ -118,3 +118,21 @@ def test_unk_rates(tokenizer):
     )
     with pytest.raises(ValueError, match="no texts"):
         ts.unk_rates(tokenizer, {"en": []})
+
+
+def test_seconds_for_coverage_by_hand():
+    # 16 s of speech, 95% is 15.2 s: clips 2 and 4 whole (6 s) + 9.2 s of the 10 s one
+    assert ts.seconds_for_coverage({"a": [4.0, 2.0, 10.0]}, 0.95) == {
+        "a": pytest.approx(9.2)
+    }
+    # limit 3: 2 + 3 + 3 = 8 of 16 s, exactly half
+    assert ts.seconds_for_coverage({"a": [4.0, 2.0, 10.0]}, 0.5) == {
+        "a": pytest.approx(3.0)
+    }
+    durations = {"a": np.random.default_rng(1).gamma(4.0, 2.5, 500)}
+    limit = ts.seconds_for_coverage(durations, 0.9)["a"]
+    assert ts.speech_kept(durations, limit).loc["a", "seconds_kept"] == pytest.approx(
+        0.9
+    )
+    with pytest.raises(ValueError, match="share"):
+        ts.seconds_for_coverage({"a": [1.0]}, 1.5)
