@@ -223,6 +223,15 @@ def test_linear_schedule_warms_up_then_decays_to_zero(toy):
     assert [constant.lr_factor(s) for s in range(10)] == [1.0] * 10
 
 
+@pytest.fixture
+def one_thread():
+    """One intra-op thread (bit-identical reductions between runs), restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 class _Killed(Exception):
     """Stands in for a kill: raised from ``on_step``, after the last checkpoint was written."""
 
@@ -247,10 +256,9 @@ def _params(model) -> list[float]:
     return [float(v) for p in model.state_dict().values() for v in p.flatten()]
 
 
-def test_resume_after_the_best_epoch_keeps_the_best_weights(toy, tmp_path):
+def test_resume_after_the_best_epoch_keeps_the_best_weights(toy, tmp_path, one_thread):
     # dev M peaks at epoch 4 of 6 here; the kill in epoch 5 resumes from the epoch-4
     # checkpoint, so the best weights exist only in the checkpoint's best_state.
-    torch.set_num_threads(1)
     cfg = TrainConfig(num_epochs=6, batch_size=8, lr=0.05, patience=10, seed=3, device="cpu")
     ref, ref_fit = _toy_fit(toy, cfg)
     assert ref_fit.best_epoch == 4 < len(ref_fit.history) == 6
@@ -261,8 +269,7 @@ def test_resume_after_the_best_epoch_keeps_the_best_weights(toy, tmp_path):
     assert _params(trainer.model) == _params(ref.model)  # the epoch-4 weights, not the last ones
 
 
-def test_early_stopping_stops_and_a_stopped_checkpoint_stays_stopped(toy, tmp_path):
-    torch.set_num_threads(1)
+def test_early_stopping_stops_and_a_stopped_checkpoint_stays_stopped(toy, tmp_path, one_thread):
     cfg = TrainConfig(num_epochs=12, batch_size=8, lr=0.05, patience=2, seed=1, device="cpu")
     first, fit = _toy_fit(toy, cfg, tmp_path / "ckpt")
     assert len(fit.history) < 12  # it stopped early ...
