@@ -30,7 +30,7 @@ def predictions(
         for code in LANGUAGES
         for i in range(n_sent)
     ]
-    seeds, lang, ids = (np.array(col) for col in zip(*rows))
+    seeds, lang, ids = (np.array(col) for col in zip(*rows, strict=True))
     y = rng.integers(0, 7, len(rows))
     y_hat = np.where(rng.random(len(rows)) < 0.7, y, (y + 1) % 7)
     return {"y": y, "y_hat": y_hat, "lang": lang, "ids": ids, "runs": seeds}
@@ -60,7 +60,8 @@ def main() -> None:
         p = predictions(args.sentences, n_seeds, rng)
         runs = p.pop("runs")
         seconds = best_of(
-            args.repeat, lambda: bootstrap_ci(**p, runs=runs, n_boot=args.n_boot)
+            args.repeat,
+            lambda p=p, runs=runs: bootstrap_ci(**p, runs=runs, n_boot=args.n_boot),
         )
         print(
             f"bootstrap_ci: {args.sentences} sentences x {len(LANGUAGES)} languages "

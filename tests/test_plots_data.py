@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("agg")  # tests only: no display
-
 import numpy as np
 import pandas as pd
 import pytest
 
 from mlcl_core.corpora import load_sib200
-from mlcl_core.plots.data import audio_table, plot_duration_vs_syllables, plot_durations, plot_label_distribution
+from mlcl_core.plots.data import (
+    audio_table,
+    plot_duration_vs_syllables,
+    plot_durations,
+    plot_label_distribution,
+)
 
 
 def test_label_distribution_counts_every_sentence():
@@ -22,7 +23,9 @@ def test_label_distribution_counts_every_sentence():
 
 
 def test_durations_one_panel_per_language():
-    audio = pd.DataFrame({"lang": ["zho_Hans"] * 3 + ["bod_Tibt"] * 2, "seconds": [1.0, 2, 3, 4, 5]})
+    audio = pd.DataFrame(
+        {"lang": ["zho_Hans"] * 3 + ["bod_Tibt"] * 2, "seconds": [1.0, 2, 3, 4, 5]}
+    )
     assert len(plot_durations(audio).axes) == 2
 
 
@@ -33,15 +36,26 @@ def test_duration_vs_syllables_fit():
 
 
 def test_audio_table_escapes_text():
-    html = audio_table([{"label": "Tibetan", "text": "<b>བཀྲ</b>", "wave": np.zeros(1600, np.float32)}])
+    html = audio_table(
+        [{"label": "Tibetan", "text": "<b>བཀྲ</b>", "wave": np.zeros(1600, np.float32)}]
+    )
     assert html.count("<audio") == 1 and "&lt;b&gt;བཀྲ" in html
-    assert audio_table([{"label": "empty", "text": "", "wave": np.zeros(0)}]).count("<audio") == 1
+    assert (
+        audio_table([{"label": "empty", "text": "", "wave": np.zeros(0)}]).count(
+            "<audio"
+        )
+        == 1
+    )
 
 
 def test_durations_plot_the_clips_of_each_language():
-    audio = pd.DataFrame({"lang": ["zho_Hans"] * 3 + ["bod_Tibt"] * 2, "seconds": [1.0, 2, 3, 4, 5]})
+    audio = pd.DataFrame(
+        {"lang": ["zho_Hans"] * 3 + ["bod_Tibt"] * 2, "seconds": [1.0, 2, 3, 4, 5]}
+    )
     fig = plot_durations(audio, bins=5)
-    for ax, lang, want in zip(fig.axes, ["zho_Hans", "bod_Tibt"], [[1.0, 2, 3], [4.0, 5]]):
+    for ax, lang, want in zip(
+        fig.axes, ["zho_Hans", "bod_Tibt"], [[1.0, 2, 3], [4.0, 5]]
+    ):
         heights = [p.get_height() for p in ax.patches]
         lefts = [p.get_x() for p in ax.patches]
         # bins of 1 s from 0 to 5: each clip in its own bin, the last edge closed

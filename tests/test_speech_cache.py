@@ -1,4 +1,5 @@
-"""The content-addressed speech cache: keys, sharding, atomic writes, damaged files redone."""
+"""The content-addressed speech cache: keys, sharding, atomic writes, damaged files
+redone."""
 
 from __future__ import annotations
 
@@ -15,8 +16,12 @@ def _wave(n: int = 16000, seed: int = 0) -> np.ndarray:
 def test_key_depends_on_backend_voice_version_and_text():
     base = cache_key("espeak", "cmn", "1.52", "你好")
     assert len(base) == 64 and base == cache_key("espeak", "cmn", "1.52", "你好")
-    others = [cache_key("gtts", "cmn", "1.52", "你好"), cache_key("espeak", "my", "1.52", "你好"),
-              cache_key("espeak", "cmn", "1.51", "你好"), cache_key("espeak", "cmn", "1.52", "你好。")]
+    others = [
+        cache_key("gtts", "cmn", "1.52", "你好"),
+        cache_key("espeak", "my", "1.52", "你好"),
+        cache_key("espeak", "cmn", "1.51", "你好"),
+        cache_key("espeak", "cmn", "1.52", "你好。"),
+    ]
     assert len({base, *others}) == 5
 
 
@@ -82,18 +87,24 @@ def _write_flac(path, pcm: np.ndarray, comment: str, rate: int = 16000) -> None:
     """A well-formed FLAC with any tag and rate: damage the decoder cannot see."""
     import soundfile as sf
 
-    with sf.SoundFile(path, "w", samplerate=rate, channels=1, format="FLAC", subtype="PCM_16") as f:
+    with sf.SoundFile(
+        path, "w", samplerate=rate, channels=1, format="FLAC", subtype="PCM_16"
+    ) as f:
         f.comment = comment
         f.write(pcm)
 
 
-def _tag(pcm: np.ndarray, prefix: str = "mlcl-speech", frames: int | None = None) -> str:
+def _tag(
+    pcm: np.ndarray, prefix: str = "mlcl-speech", frames: int | None = None
+) -> str:
     import zlib
 
     return f"{prefix} frames={len(pcm) if frames is None else frames} crc32={zlib.crc32(pcm.tobytes())}"
 
 
-@pytest.mark.parametrize("wrong", ["one-sample", "frames-cut", "foreign-tag", "22050-hz"])
+@pytest.mark.parametrize(
+    "wrong", ["one-sample", "frames-cut", "foreign-tag", "22050-hz"]
+)
 def test_clean_decoding_but_wrong_file_is_rejected(tmp_path, wrong):
     """Each case decodes without error; only the cache's own checks can see it is wrong."""
     import soundfile as sf
@@ -101,13 +112,19 @@ def test_clean_decoding_but_wrong_file_is_rejected(tmp_path, wrong):
     cache, key = SpeechCache(tmp_path), cache_key("b", "v", "1", "t")
     path = cache.put(key, _wave(16000))
     pcm, _ = sf.read(path, dtype="int16")
-    if wrong == "one-sample":  # the same tag over samples with one value changed: the CRC
+    if (
+        wrong == "one-sample"
+    ):  # the same tag over samples with one value changed: the CRC
         bad = pcm.copy()
         bad[8000] += 1
         _write_flac(path, bad, _tag(pcm))
-    elif wrong == "frames-cut":  # the tail cut and the CRC recomputed: only the frame count
+    elif (
+        wrong == "frames-cut"
+    ):  # the tail cut and the CRC recomputed: only the frame count
         _write_flac(path, pcm[:12000], _tag(pcm[:12000], frames=len(pcm)))
-    elif wrong == "foreign-tag":  # consistent frames and CRC under another program's tag
+    elif (
+        wrong == "foreign-tag"
+    ):  # consistent frames and CRC under another program's tag
         _write_flac(path, pcm, _tag(pcm, prefix="other-cache"))
     else:  # right tag, right samples, wrong rate
         _write_flac(path, pcm, _tag(pcm), rate=22050)

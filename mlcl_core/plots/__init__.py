@@ -1,5 +1,6 @@
 """Figures of the book, one submodule per chapter topic (``data``, ``adapters``,
-``embeddings``, ``training``). Each ``save_figure`` writes ``figures/<chapter>-<what>.png``."""
+``embeddings``, ``training``). Each ``save_figure`` writes
+``figures/<chapter>-<what>.png``."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from pathlib import Path
 FIGURES_DIR = Path(__file__).resolve().parents[2] / "figures"
 
 
-def save_figure(fig, chapter: str, what: str, figures_dir: str | Path | None = None) -> Path:
+def save_figure(
+    fig, chapter: str, what: str, figures_dir: str | Path | None = None
+) -> Path:
     """Save ``fig`` as ``<figures_dir>/<chapter>-<what>.png`` and return the path."""
     out = Path(figures_dir) if figures_dir is not None else FIGURES_DIR
     out.mkdir(parents=True, exist_ok=True)
