@@ -198,8 +198,9 @@ def test_optimizer_is_a_validated_field_adam_for_paper_adamw_for_tiny():
 
 
 def test_paper_preset_gives_both_adapter_kinds_the_same_preparation_budget():
-    # batches of speech seen while preparing, for K languages: MetaAdapter one per language
-    # per outer step; SimAdapter prepare_steps per language in each of its two stages
+    # batches of speech seen while preparing, for K languages: MetaAdapter one per
+    # language per outer step; SimAdapter prepare_steps per language in each of its two
+    # stages
     a = make_config("paper").adapter
     for k in (1, 3, 5):
         assert a.meta_steps * k == 2 * a.prepare_steps * k

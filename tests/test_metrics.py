@@ -288,9 +288,9 @@ def test_seed_summary_rejects_bad_runs():
 
 
 def _two_seeds(n_sent=120):
-    """Two seeds on the same sentences that disagree on the weaker language: seed 0 is right
-    on every zho sentence and 60% of bod, seed 1 the other way round. Pooled accuracies are
-    equal (G of the pool ~ 0) while each seed's own G is about 0.125."""
+    """Two seeds on the same sentences that disagree on the weaker language: seed 0 is
+    right on every zho sentence and 60% of bod, seed 1 the other way round. Pooled
+    accuracies are equal (G of the pool ~ 0) while each seed's own G is about 0.125."""
     y = np.zeros(n_sent, dtype=int)
     half = np.arange(n_sent) % 5 < 3  # 60% right
     parts = []

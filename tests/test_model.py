@@ -182,7 +182,8 @@ def test_forward_rejects_text_only_batches_and_unknown_languages(corpus, speech_
         model(text_only)
     with pytest.raises(ValueError, match="unknown to the model"):
         model({**batch, "langs": ("zho_Hans", "bod_Tibt", "eng_Latn")})
-    # the rejected batches left the model usable: the valid batch still gives one row per (lang, sentence)
+    # the rejected batches left the model usable: the valid batch still gives one row
+    # per (lang, sentence)
     out = model.eval()(batch)
     assert (
         out.logits.shape == (3 * 2, len(corpus.labels))
@@ -221,7 +222,8 @@ def test_simadapter_value_penalty_counts_once_per_step(corpus, speech_table):
 
 
 def test_simadapter_regulariser_by_hand(corpus, speech_table):
-    """parts["reg"] is the mean over the batch's languages of sim_value_reg * sum ||I - W_V||^2
+    """parts["reg"] is the mean over the batch's languages of
+    sim_value_reg * sum ||I - W_V||^2
     + sim_guide_weight * mean_layers -log(mean attention on the own language)."""
     cfg, model, ds = _build(corpus, speech_table, **{"adapter.kind": "simadapter"})
     enc = model.audio_encoder

@@ -99,14 +99,16 @@ def _tag(
 ) -> str:
     import zlib
 
-    return f"{prefix} frames={len(pcm) if frames is None else frames} crc32={zlib.crc32(pcm.tobytes())}"
+    n = len(pcm) if frames is None else frames
+    return f"{prefix} frames={n} crc32={zlib.crc32(pcm.tobytes())}"
 
 
 @pytest.mark.parametrize(
     "wrong", ["one-sample", "frames-cut", "foreign-tag", "22050-hz"]
 )
 def test_clean_decoding_but_wrong_file_is_rejected(tmp_path, wrong):
-    """Each case decodes without error; only the cache's own checks can see it is wrong."""
+    """Each case decodes without error; only the cache's own checks can see it is
+    wrong."""
     import soundfile as sf
 
     cache, key = SpeechCache(tmp_path), cache_key("b", "v", "1", "t")

@@ -107,8 +107,8 @@ def test_interrupted_run_resumes_without_redoing(corpus, tmp_path, monkeypatch, 
         )
     if not kill:
         assert "espeak" in str(err.value) and "toy/train/2/eng_Latn" in str(err.value)
-    # cache entries only: pathlib's glob also matches the hidden temporaries that workers
-    # terminated mid-write leave behind when the pool breaks
+    # cache entries only: pathlib's glob also matches the hidden temporaries that
+    # workers terminated mid-write leave behind when the pool breaks
     before = {
         p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in tmp_path.rglob("[!.]*.flac")
     }
@@ -151,7 +151,8 @@ def test_synthesis_speed_uses_a_fresh_cache(corpus, tmp_path):
 
 
 def _temporaries(root) -> list:
-    """Leftover temporaries of ``storage.atomic_path`` (``.<name>.<random><suffix>``)."""
+    """Leftover temporaries of ``storage.atomic_path``
+    (``.<name>.<random><suffix>``)."""
     return sorted(p for p in root.rglob(".*") if p.is_file())
 
 
@@ -167,7 +168,8 @@ def test_temporaries_glob_matches_atomic_path_names(tmp_path):
 
 
 def test_resume_redoes_exactly_the_one_damaged_file(corpus, tmp_path):
-    """A cached file that decodes cleanly but fails the cache's checks is synthesised again."""
+    """A cached file that decodes cleanly but fails the cache's checks is synthesised
+    again."""
     import soundfile as sf
 
     df = synthesize_corpus(corpus, cache_dir=tmp_path, workers=1, progress=False)

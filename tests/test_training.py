@@ -136,8 +136,8 @@ def test_resume_after_sigkill_mid_epoch_matches_uninterrupted_run(
     toy_dir, tmp_path, kill_at, every
 ):
     # 5 batches per epoch: step 7 is inside epoch 2 (last checkpoint: end of epoch 1);
-    # with a checkpoint every 3 steps, step 9 is killed after the mid-epoch checkpoint at
-    # step 8.
+    # with a checkpoint every 3 steps, step 9 is killed after the mid-epoch checkpoint
+    # at step 8.
     reference = tmp_path / "reference.json"
     assert _run(toy_dir, tmp_path / "ckpt_ref", -1, every, reference) == 0
     resumed = tmp_path / "resumed.json"
@@ -279,7 +279,8 @@ def test_linear_schedule_warms_up_then_decays_to_zero(toy):
 
 @pytest.fixture
 def one_thread():
-    """One intra-op thread (bit-identical reductions between runs), restored afterwards."""
+    """One intra-op thread (bit-identical reductions between runs), restored
+    afterwards."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -287,7 +288,8 @@ def one_thread():
 
 
 class _Killed(Exception):
-    """Stands in for a kill: raised from ``on_step``, after the last checkpoint was written."""
+    """Stands in for a kill: raised from ``on_step``, after the last checkpoint was
+    written."""
 
 
 def _toy_fit(
@@ -377,7 +379,7 @@ def test_fit_feeds_the_global_step_to_the_linear_schedule(toy):
     _toy_fit(toy, cfg, steps=steps)
     factors = [1 / 3, 2 / 3, 1.0, 7 / 8, 6 / 8, 5 / 8, 4 / 8, 3 / 8, 2 / 8, 1 / 8]
     assert [s for s, _ in steps] == list(range(1, 11))
-    for (_, lrs), f in zip(steps, factors):
+    for (_, lrs), f in zip(steps, factors, strict=True):
         assert sorted(set(lrs)) == pytest.approx([1e-3 * f, 1e-2 * f])
 
 
