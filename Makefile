@@ -50,7 +50,8 @@ POOL ?= ../shared/data/sib200-pretrain
 pretrain: $(STAMP)
 	$(BIN)/python -m mlcl_core.pretrain all --pool $(POOL) $(ARGS)
 
-# Speed benchmarks: every benchmarks/*_speed.py in turn (each prints its own table and
+# Speed benchmarks, timings printed as ratios and never asserted (run them on an idle
+# machine): every benchmarks/*_speed.py in turn (each prints its own table and
 # ratios; mlcl_speed.py, issue 8: the naive MLCL step against the project's path, tiny
 # profile on the CPU). One script with arguments:
 # make bench BENCH=benchmarks/mlcl_speed.py ARGS="--profile paper --device cuda"

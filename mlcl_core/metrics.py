@@ -148,6 +148,7 @@ def bootstrap_ci(
     seed: int = 0,
     level: float = 0.95,
     ids: Sequence | np.ndarray | None = None,
+    runs: Sequence | np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Paired percentile bootstrap intervals for each language's accuracy, G and M.
 
@@ -157,6 +158,13 @@ def bootstrap_ci(
     prediction; without it the k-th prediction of each language is taken to be the k-th
     sentence (list predictions in the same sentence order for every language).
 
+    ``runs`` names the run (e.g. the seed) of each prediction when several runs were
+    scored on the same test sentences. Every draw then scores each run on the drawn
+    sentences and averages the runs' accuracies, G and M, so the interval is one of the
+    same statistic as the estimate, the mean over runs of each run's G (see
+    :func:`seed_summary`); the G of the pooled accuracies is smaller whenever the runs
+    disagree on which language is weakest.
+
     Returns ``{"accuracy": {lang: {"estimate", "low", "high"}}, "G": {...}, "M": {...},
     "n_boot": n_boot, "level": level}``; estimates are the values on the full test set.
     """
@@ -165,43 +173,54 @@ def bootstrap_ci(
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must lie strictly between 0 and 1, got {level}")
     y, y_hat, lang, *rest = _check_predictions(y, y_hat, lang, ids)
+    run = np.zeros(len(y), dtype=int)
+    if runs is not None:
+        if np.ndim(runs) != 1 or len(runs) != len(y):
+            raise ValueError(
+                f"runs must be 1-D with one entry per prediction "
+                f"({len(y)}), got shape {np.shape(runs)}"
+            )
+        _, run = np.unique(np.asarray(runs), return_inverse=True)
     languages = _languages_in_order(lang)
     lang_idx = _index_of(lang, languages)  # (N,)
     if rest:
         _, sent_idx = np.unique(rest[0], return_inverse=True)
     else:
-        sent_idx = _position_within_group(lang_idx)
-    n_lang, n_sent = len(languages), int(sent_idx.max()) + 1
+        sent_idx = _position_within_group(run * len(languages) + lang_idx)
+    n_run, n_lang, n_sent = int(run.max()) + 1, len(languages), int(sent_idx.max()) + 1
 
-    # Correct and total counts per (language, sentence): the bootstrap then only
-    # reweights columns.
-    correct = np.zeros((n_lang, n_sent))  # (K, U)
-    total = np.zeros((n_lang, n_sent))  # (K, U)
-    np.add.at(correct, (lang_idx, sent_idx), (y == y_hat).astype(float))
-    np.add.at(total, (lang_idx, sent_idx), 1.0)
+    # Correct and total counts per (run, language, sentence); draws reweight sentences.
+    correct = np.zeros((n_run, n_lang, n_sent))  # (R, K, U)
+    total = np.zeros((n_run, n_lang, n_sent))  # (R, K, U)
+    np.add.at(correct, (run, lang_idx, sent_idx), (y == y_hat).astype(float))
+    np.add.at(total, (run, lang_idx, sent_idx), 1.0)
+    if np.any(total.sum(axis=2) == 0):
+        raise ValueError("every run must have predictions in every language")
 
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, n_sent, size=(n_boot, n_sent))  # (B, U) sentence indices
     offsets = (np.arange(n_boot) * n_sent)[:, None]  # (B, 1)
     weights = np.bincount((draws + offsets).ravel(), minlength=n_boot * n_sent)
-    # (B, U) times each sentence drawn
-    weights = weights.reshape(n_boot, n_sent).astype(float)
-    hits, counts = weights @ correct.T, weights @ total.T  # (B, K)
+    weights = weights.reshape(n_boot, n_sent).astype(
+        float
+    )  # (B, U) times each sentence drawn
+    hits = np.einsum("bu,rku->brk", weights, correct)  # (B, R, K)
+    counts = np.einsum("bu,rku->brk", weights, total)  # (B, R, K)
     with np.errstate(invalid="ignore", divide="ignore"):
-        acc = hits / counts  # (B, K); NaN where a language drew none of its sentences
-    complete = ~np.isnan(acc).any(axis=1)  # G and M need every language
+        acc = hits / counts  # (B, R, K); NaN where a language drew none of its rows
+    complete = ~np.isnan(acc).any(axis=(1, 2))  # G and M need every run and language
     g_samples = np.full(n_boot, np.nan)
-    g_samples[complete] = _gini_rows(acc[complete])
-    m_samples = np.where(complete, np.nanmean(acc, axis=1), np.nan)
+    g_samples[complete] = _gini_rows(acc[complete]).mean(axis=1)  # mean over runs of G
+    m_samples = np.where(complete, acc.mean(axis=(1, 2)), np.nan)
 
-    point = correct.sum(axis=1) / total.sum(axis=1)  # (K,)
+    point = correct.sum(axis=2) / total.sum(axis=2)  # (R, K)
     return {
         "accuracy": {
-            code: _interval(acc[:, k], point[k], level)
+            code: _interval(acc[:, :, k].mean(axis=1), point[:, k].mean(), level)
             for k, code in enumerate(languages)
         },
-        "G": _interval(g_samples, gini(point), level),
-        "M": _interval(m_samples, mean_accuracy(point), level),
+        "G": _interval(g_samples, float(np.mean([gini(p) for p in point])), level),
+        "M": _interval(m_samples, float(point.mean()), level),
         "n_boot": n_boot,
         "level": level,
     }

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ def source_files(root: Path = PACKAGE) -> list[Path]:
     return [p for p in files if p.relative_to(root).parts[0] not in READ_ONLY]
 
 
-@lru_cache(maxsize=None)
+@cache
 def code_version(root: Path = PACKAGE) -> str:
     """A hash of the library's result-bearing sources (12 hex digits).
 
@@ -72,3 +72,10 @@ def stale_reason(record: dict[str, Any], code: str, corpus: str) -> str | None:
     if stored.get("corpus") != corpus:
         return f"made on corpus {stored.get('corpus')}, this run reads {corpus}"
     return None
+
+
+def provenance_of(corpus: Any) -> dict[str, str]:
+    """The ``provenance`` entry of a record made now from ``corpus`` (a
+    :class:`~mlcl_core.corpora.Corpus`)."""
+    fingerprint = corpus_fingerprint(corpus.name, corpus.table, corpus.labels)
+    return {"code_version": code_version(), "corpus": fingerprint}

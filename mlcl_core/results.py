@@ -28,6 +28,7 @@ import pandas as pd
 from mlcl_core.config import ExperimentConfig
 from mlcl_core.metrics import bootstrap_ci
 from mlcl_core.outputs import SystemRun
+from mlcl_core.provenance import stale_reason
 from mlcl_core.storage import atomic_path
 from mlcl_core.tables import format_table
 
@@ -158,6 +159,24 @@ def make_record(
         "timings": seconds,
         "curve": history,
     }
+
+
+def reusable(
+    path: Path, provenance: dict[str, str], what: str
+) -> dict[str, Any] | None:
+    """The stored record at ``path`` when it may stand for a run made now, else None.
+
+    A record written by other library code or from another corpus (see
+    :mod:`mlcl_core.provenance`) is not reused: one printed line names the run and why
+    it is run again."""
+    if not path.is_file():
+        return None
+    record = json.loads(path.read_text(encoding="utf-8"))
+    reason = stale_reason(record, provenance["code_version"], provenance["corpus"])
+    if reason is None:
+        return record
+    print(f"rerunning {what}: {reason}")
+    return None
 
 
 def save_record(

@@ -104,9 +104,13 @@ def load_checkpoint(
     return ckpt
 
 
-def adamw(groups: list[dict[str, Any]], lr: float, device: torch.device):
-    """AdamW over parameter ``groups``: fused (one kernel for all parameters) on CUDA.
+def make_optimizer(
+    name: str, groups: list[dict[str, Any]], lr: float, device: torch.device
+):
+    """Adam or AdamW (``name``) over parameter ``groups``: fused (one kernel for all
+    parameters) on CUDA.
 
     On the CPU the default single-tensor step, which keeps today's numbers exactly."""
     fused = True if device.type == "cuda" else None
-    return torch.optim.AdamW(groups, lr=lr, fused=fused)
+    optimizer = torch.optim.Adam if name == "adam" else torch.optim.AdamW
+    return optimizer(groups, lr=lr, fused=fused)

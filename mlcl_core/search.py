@@ -9,14 +9,22 @@ perfect and perfectly balanced model; it rewards accuracy and balance equally, w
 the paper's claim (lowest G at the highest M). Trials are pickled after every evaluation
 and reloaded, so a search resumes; every trial is also a stored run, so re-evaluating a
 point costs nothing.
+
+The search must not select the table's numbers: it runs in its own experiment, on a
+``search_seed`` that is none of the table's seeds, and a trial is scored on dev only
+(the test split is never evaluated, and its record holds no test prediction or score).
+The table then trains MLCL afresh with the chosen alpha, beta and tau on its own seeds.
 """
 
 from __future__ import annotations
 
 import pickle
+import shutil
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,11 +32,21 @@ from hyperopt import STATUS_OK, Trials, fmin, hp, tpe
 
 from mlcl_core.config import TAU_GRID, ExperimentConfig
 from mlcl_core.corpora import Corpus
-from mlcl_core.results import run_id
+from mlcl_core.provenance import provenance_of
+from mlcl_core.results import (
+    environment,
+    jsonable,
+    reusable,
+    run_id,
+    run_path,
+    write_json_atomic,
+)
 from mlcl_core.storage import atomic_path
-from mlcl_core.systems import prepare_inputs, run_system
+from mlcl_core.systems import prepare_inputs, system_config, train_mlcl
 
 MAX_CONTRASTIVE_WEIGHT = 0.9  # alpha + beta never exceeds this in the search
+#: A trial's run id carries this, so it never equals a table run's id.
+TRIAL = {"role": "search-trial"}
 
 
 def search_space() -> dict[str, Any]:
@@ -134,31 +152,88 @@ def load_trials(trials_path: str | Path) -> pd.DataFrame:
     return trials_frame(pickle.loads(path.read_bytes()))
 
 
+def check_search_seed(search_seed: int, table_seeds: Sequence[int]) -> None:
+    """The search seed must be none of the table's seeds (``ValueError`` otherwise):
+    a table run on the search's seed would share its data order and initialisation
+    with the trial the search picked for scoring best on dev."""
+    if search_seed in set(table_seeds):
+        raise ValueError(
+            f"search_seed {search_seed} is one of the table's seeds "
+            f"{list(table_seeds)}; pick a seed outside them, so the table's MLCL runs "
+            "are not the search's selected trials"
+        )
+
+
+def run_trial(
+    cfg: ExperimentConfig,
+    seed: int,
+    results_dir: str | Path,
+    experiment: str,
+    corpus: Corpus,
+    speech_table: pd.DataFrame | None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """One search trial: MLCL trained with ``cfg``'s alpha, beta, tau and ``seed``,
+    scored on dev only, stored in ``experiment`` (reused while current).
+
+    The record has the dev scores, curve and timings, and no test prediction or score:
+    the test split is not evaluated at all."""
+    cfg = system_config("mlcl", cfg, seed)
+    rid = run_id("mlcl", cfg, seed, TRIAL)
+    path = run_path(results_dir, experiment, rid)
+    prov = provenance_of(corpus)
+    stored = reusable(path, prov, f"search trial {experiment}/{rid}")
+    if stored is not None:
+        return stored
+    ckpt = Path(results_dir) / experiment / ".checkpoints" / rid
+    start = time.perf_counter()
+    trainer, loaders, fit, info = train_mlcl(cfg, corpus, speech_table, ckpt, progress)
+    dev = trainer.evaluate(loaders["dev"])
+    record = {
+        "run_id": rid,
+        "system": "mlcl",
+        "seed": seed,
+        "extra": TRIAL,
+        "config": cfg.to_dict(),
+        "provenance": prov,
+        "environment": environment(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "dev": {"accuracy": dev.accuracy, "G": dev.G, "M": dev.M},
+        "curve": {"all": fit.history},
+        "best_epoch": {"all": fit.best_epoch},
+        "timings": {"total": time.perf_counter() - start}
+        | {k: v for k, v in info.items() if k.endswith("_s")},
+        "info": info,
+    }
+    write_json_atomic(path, jsonable(record))
+    shutil.rmtree(ckpt, ignore_errors=True)  # the record supersedes the checkpoint
+    return record
+
+
 def search_mlcl(
     cfg: ExperimentConfig,
     max_evals: int,
     results_dir: str | Path,
-    seed: int = 0,
+    search_seed: int,
+    table_seeds: Sequence[int] = (),
     corpus: Corpus | None = None,
     speech_table: pd.DataFrame | None = None,
     experiment: str = "search",
     progress: bool = False,
 ) -> tuple[dict[str, float], pd.DataFrame]:
-    """TPE search of MLCL's alpha, beta, tau on the dev split; each trial is a stored
-    run.
+    """TPE search of MLCL's alpha, beta, tau on the dev split (:func:`run_trial`).
 
-    Returns the best ``{"alpha", "beta", "tau"}`` and the trials table; trials are kept
-    in :func:`search_trials_path`."""
+    ``experiment`` must be the search's own (not the table's) and ``search_seed`` none
+    of ``table_seeds`` (checked before any work). Returns the best ``{"alpha", "beta",
+    "tau"}`` and the trials table; trials are kept in :func:`search_trials_path`."""
+    check_search_seed(search_seed, table_seeds)
     corpus, speech_table = prepare_inputs(cfg, ["mlcl"], corpus, speech_table, progress)
 
     def evaluate(alpha: float, beta: float, tau: float) -> dict[str, float]:
-        trial_cfg = replace(
-            cfg, loss=replace(cfg.loss, alpha=alpha, beta=beta, tau=tau)
-        )
-        rec = run_system(
-            trial_cfg,
-            "mlcl",
-            seed,
+        loss = replace(cfg.loss, alpha=alpha, beta=beta, tau=tau)
+        rec = run_trial(
+            replace(cfg, loss=loss),
+            search_seed,
             results_dir,
             experiment,
             corpus,
@@ -170,8 +245,8 @@ def search_mlcl(
     return tpe_search(
         evaluate,
         max_evals,
-        search_trials_path(cfg, results_dir, experiment, seed),
-        seed,
+        search_trials_path(cfg, results_dir, experiment, search_seed),
+        search_seed,
         progress,
     )
 

@@ -10,7 +10,6 @@ seed and returns the paper's Table 2 layout."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from dataclasses import dataclass, replace
@@ -31,7 +30,15 @@ from mlcl_core.corpora import Corpus, load_from_config
 from mlcl_core.features import check_speech, corpus_features
 from mlcl_core.model import build_mlcl
 from mlcl_core.outputs import SystemRun
-from mlcl_core.results import jsonable, record_of, run_id, run_path, save_record
+from mlcl_core.provenance import provenance_of
+from mlcl_core.results import (
+    jsonable,
+    record_of,
+    reusable,
+    run_id,
+    run_path,
+    save_record,
+)
 from mlcl_core.runtime import resolve_device
 from mlcl_core.speech import corpus_audio
 from mlcl_core.tables import summarize
@@ -50,14 +57,16 @@ class System:
     speech: bool = False
 
 
-def run_mlcl(
+def train_mlcl(
     cfg: ExperimentConfig,
     corpus: Corpus,
     speech_table: pd.DataFrame | None,
     checkpoint_dir: Path | None,
     progress: bool,
-) -> SystemRun:
-    """MLCL: build the model, extract its audio features, prepare adapters, train."""
+) -> tuple[Trainer, dict[str, Any], Any, dict[str, Any]]:
+    """MLCL trained, not evaluated: build the model, extract its audio features,
+    prepare adapters, train. Returns the trainer (best weights loaded), the split
+    loaders, the fit and the timings (a search trial scores dev only from these)."""
     if speech_table is None:
         raise ValueError("mlcl needs a speech table (mlcl_core.speech.corpus_audio)")
     check_speech(cfg, corpus, speech_table)  # before the model is built
@@ -80,6 +89,20 @@ def run_mlcl(
         model, cfg.train, checkpoint_dir=checkpoint_dir, progress=progress
     )
     fit = trainer.fit(loaders["train"], loaders["dev"])
+    return trainer, loaders, fit, info
+
+
+def run_mlcl(
+    cfg: ExperimentConfig,
+    corpus: Corpus,
+    speech_table: pd.DataFrame | None,
+    checkpoint_dir: Path | None,
+    progress: bool,
+) -> SystemRun:
+    """MLCL trained (:func:`train_mlcl`) and scored on test and dev."""
+    trainer, loaders, fit, info = train_mlcl(
+        cfg, corpus, speech_table, checkpoint_dir, progress
+    )
     test, dev = trainer.evaluate(loaders["test"]), trainer.evaluate(loaders["dev"])
     return SystemRun(test, dev, {"all": fit}, info)
 
@@ -182,6 +205,8 @@ def run_system(
 ) -> dict[str, Any]:
     """Run one system with one seed and store it; a stored run is loaded instead.
 
+    A stored run is reused only when today's library code and corpus made it (its
+    ``provenance``); otherwise it is rerun, with a printed line saying why.
     ``corpus`` and ``speech_table`` default to :func:`prepare_inputs`'. Training
     checkpoints go under ``checkpoint_root`` (default
     ``<results_dir>/<experiment>/.checkpoints``) so a killed run resumes.
@@ -189,9 +214,12 @@ def run_system(
     check_systems([system])
     cfg = system_config(system, cfg, seed)
     rid = run_id(system, cfg, seed)
-    path = run_path(results_dir, experiment, rid)
-    if path.is_file():
-        return json.loads(path.read_text(encoding="utf-8"))
+    corpus = corpus if corpus is not None else load_from_config(cfg.data)
+    prov = provenance_of(corpus)
+    what = f"{experiment}/{rid} ({system}, seed {seed})"
+    stored = reusable(run_path(results_dir, experiment, rid), prov, what)
+    if stored is not None:
+        return stored
     corpus, speech_table = prepare_inputs(cfg, [system], corpus, speech_table, progress)
     ckpt_root = (
         Path(checkpoint_root)
@@ -201,6 +229,7 @@ def run_system(
     start = time.perf_counter()
     run = SYSTEMS[system].run(cfg, corpus, speech_table, ckpt_root / rid, progress)
     record = record_of(system, cfg, seed, run, time.perf_counter() - start, n_boot)
+    record["provenance"] = prov
     save_record(results_dir, experiment, record)
     # the stored record supersedes the checkpoint
     shutil.rmtree(ckpt_root / rid, ignore_errors=True)

@@ -35,7 +35,8 @@ def summarize(records: Sequence[dict[str, Any]], n_boot: int = 1000) -> pd.DataF
 
     Columns, for each language and for G and M: ``<col>`` (mean over seeds),
     ``<col>_std`` (std over seeds, NaN for one seed), ``<col>_low``/``<col>_high``
-    (bootstrap interval of the seed-averaged value, all seeds' predictions pooled); plus
+    (bootstrap interval of the seed-averaged value: each draw of test sentences scores
+    every seed and averages, so the G interval is one of the mean per-seed G); plus
     ``n_seeds``."""
     by_system: dict[str, list[dict[str, Any]]] = {}
     for rec in records:
@@ -43,7 +44,9 @@ def summarize(records: Sequence[dict[str, Any]], n_boot: int = 1000) -> pd.DataF
     rows = []
     for system, recs in by_system.items():
         summ = seed_summary(recs)
-        preds = pd.DataFrame([p for r in recs for p in r["predictions"]])
+        preds = pd.DataFrame(
+            [{**p, "run": i} for i, r in enumerate(recs) for p in r["predictions"]]
+        )
         ci = bootstrap_ci(
             preds["y"],
             preds["y_hat"],
@@ -51,6 +54,7 @@ def summarize(records: Sequence[dict[str, Any]], n_boot: int = 1000) -> pd.DataF
             n_boot=n_boot,
             seed=0,
             ids=preds["id"],
+            runs=preds["run"],
         )
         row: dict[str, Any] = {"system": system, "n_seeds": len(recs)}
         for lang, ms in summ["accuracy"].items():

@@ -6,10 +6,11 @@ speech. It does
 
 - device choice (``TrainConfig.device``: ``auto`` = CUDA when present, else CPU) and
   bf16 autocast on CUDA only;
-- AdamW with two parameter groups: adapter/fusion parameters at ``adapter_lr`` and the
-  rest at ``lr`` (a model names its adapter/fusion parameters with
-  ``adapter_parameters()``; without that method, parameters whose name contains
-  ``adapter`` or ``fusion`` are taken); no weight decay on biases and LayerNorm weights;
+- AdamW or Adam (``TrainConfig.optimizer``) with two parameter groups: adapter/fusion
+  parameters at ``adapter_lr`` and the rest at ``lr`` (a model names its adapter/fusion
+  parameters with ``adapter_parameters()``; without that method, parameters whose name
+  contains ``adapter`` or ``fusion`` are taken); no weight decay on biases and LayerNorm
+  weights;
 - gradient clipping (``grad_clip``);
 - early stopping on the dev split. The dev score is M, the mean per-language accuracy:
   it is what the paper's tables rank by, and unlike ``M - G`` it never prefers a model
@@ -48,7 +49,7 @@ from mlcl_core import distributed
 from mlcl_core.config import TrainConfig
 from mlcl_core.outputs import Evaluation, FitResult, ModelOutput, move_to, row_ids
 from mlcl_core.runtime import (
-    adamw,
+    make_optimizer,
     load_checkpoint,
     resolve_device,
     restore_rng,
@@ -109,7 +110,9 @@ class Trainer:
         self.checkpoint_every = checkpoint_every
         self.progress = progress
         self.use_bf16 = cfg.bf16 and self.device.type == "cuda"
-        self.optimizer = adamw(self._param_groups(), cfg.lr, self.device)
+        self.optimizer = make_optimizer(
+            cfg.optimizer, self._param_groups(), cfg.lr, self.device
+        )
         for group in self.optimizer.param_groups:
             group["base_lr"] = group["lr"]
         self.total_steps: int | None = None  # set by fit() from the loader's length
@@ -136,7 +139,7 @@ class Trainer:
 
     # ----------------------------------------------------------------- optimiser
     def _param_groups(self) -> list[dict[str, Any]]:
-        """AdamW groups: (adapter/fusion vs rest) x (decay vs no decay)."""
+        """Optimiser groups: (adapter/fusion vs rest) x (decay vs no decay)."""
         named = [(n, p) for n, p in self.model.named_parameters() if p.requires_grad]
         if not named:
             raise ValueError("the model has no trainable parameters")

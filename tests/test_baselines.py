@@ -159,3 +159,34 @@ def test_text_baselines_train_and_predict(corpus, system):
     assert set(run.fits) == (set(LANGS) if system == "unique" else {"all"})
     assert all(len(f.history) == 1 for f in run.fits.values())
     # (an unknown system name is rejected by the registry: tests/test_systems.py)
+
+
+def test_fgm_baseline_trains_with_the_hand_computed_perturbation(corpus, monkeypatch):
+    """combined+fgm attacks at every step with r = 0.03 g / ||g|| on E, restores E."""
+    real_attack = FGM.attack
+    checks = []
+
+    def checked_attack(self, model, batch, loss_fn):
+        emb = model.get_input_embeddings().weight
+        g, e0 = emb.grad.detach().clone(), emb.detach().clone()
+
+        def perturbed_loss():
+            r = emb.detach() - e0
+            checks.append(torch.allclose(r, 0.03 * g / g.norm(), atol=1e-7))
+            return loss_fn()
+
+        real_attack(self, model, batch, perturbed_loss)
+        checks.append(torch.equal(emb.detach(), e0))
+
+    monkeypatch.setattr(FGM, "attack", checked_attack)
+    cfg = make_config(
+        "tiny",
+        languages=LANGS,
+        num_epochs=1,
+        batch_size=16,
+        vocab_size=300,
+        **{"text.hidden_size": 32, "text.num_layers": 1, "text.intermediate_size": 64},
+    )
+    run_combined(cfg, corpus, adversary_for("combined+fgm"), progress=False)
+    train_steps = -(-len(corpus.split("train")) // 16)
+    assert len(checks) == 2 * train_steps and all(checks)

@@ -195,3 +195,27 @@ def test_mms_defaults_to_simadapter_as_in_the_papers_table_3():
     explicit = make_config("paper", corpus="mms", adapter_kind="metaadapter")
     assert explicit.adapter.kind == "metaadapter"
     assert make_config("paper", corpus="sib200").adapter.kind == "metaadapter"
+
+
+def test_optimizer_is_a_validated_field_adam_for_paper_adamw_for_tiny():
+    from mlcl_core.config import TrainConfig
+
+    tiny, paper = make_config("tiny").train, make_config("paper").train
+    assert (tiny.optimizer, tiny.weight_decay) == ("adamw", 0.01)  # tiny unchanged
+    assert (paper.optimizer, paper.weight_decay) == ("adam", 0.0)  # the paper: Adam
+    assert make_config("tiny", optimizer="adam").train.optimizer == "adam"
+    with pytest.raises(ValueError, match="unknown optimizer 'sgd'"):
+        make_config("tiny", optimizer="sgd")
+    with pytest.raises(ValueError, match="weight_decay"):
+        TrainConfig(weight_decay=-0.1)
+
+
+def test_paper_preset_gives_both_adapter_kinds_the_same_preparation_budget():
+    # batches of speech seen while preparing, for K languages: MetaAdapter one per
+    # language per outer step; SimAdapter prepare_steps per language in each of its two
+    # stages
+    a = make_config("paper").adapter
+    for k in (1, 3, 5):
+        assert a.meta_steps * k == 2 * a.prepare_steps * k
+    tiny = make_config("tiny").adapter
+    assert (tiny.meta_steps, tiny.prepare_steps) == (5, 20)  # tiny unchanged

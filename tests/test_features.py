@@ -147,3 +147,22 @@ def test_audio_features_on_cuda_match_cpu(corpus):
     on_gpu = audio_features(encoder, table, 0.3, load_wave=fake_wave, device="cuda")
     for key, f in on_cpu.items():
         torch.testing.assert_close(on_gpu[key], f, atol=1e-4, rtol=1e-3)
+
+
+def test_audio_features_do_not_depend_on_the_padding_of_their_batch(corpus):
+    """Every clip's kept frames equal its frames extracted alone (no padding) and by
+    hand; only feature 2 (the padded batch length, by design of the stand-in) may
+    differ."""
+    table = fake_speech_table(corpus, LANGS)
+    kwargs = {"max_seconds": 0.3, "load_wave": fake_wave}
+    batched = audio_features(FrameExtractor(), table, batch_size=8, **kwargs)
+    alone = audio_features(FrameExtractor(), table, batch_size=1, **kwargs)
+    padded = 0
+    for key, f in batched.items():
+        wave = torch.from_numpy(fake_wave("/".join(key))[: int(0.3 * 16000)])
+        frames = wave[: len(wave) // 320 * 320].reshape(-1, 320)
+        by_hand = torch.stack([frames.mean(-1), frames.std(-1)], -1)
+        torch.testing.assert_close(f[:, :2], by_hand)
+        torch.testing.assert_close(f[:, :2], alone[key][:, :2])
+        padded += int(f[0, 2] > alone[key][0, 2])
+    assert padded > 0  # some clips really were padded in their batch

@@ -182,7 +182,13 @@ def test_forward_rejects_text_only_batches_and_unknown_languages(corpus, speech_
         model(text_only)
     with pytest.raises(ValueError, match="unknown to the model"):
         model({**batch, "langs": ("zho_Hans", "bod_Tibt", "eng_Latn")})
-    assert isinstance(model, MLCLModel)
+    # the rejected batches left the model usable: the valid batch still gives one row
+    # per (lang, sentence)
+    out = model.eval()(batch)
+    assert (
+        out.logits.shape == (3 * 2, len(corpus.labels))
+        and torch.isfinite(out.logits).all()
+    )
 
 
 def test_frozen_audio_backbone_runs_without_dropout(corpus, speech_table):
@@ -212,4 +218,44 @@ def test_simadapter_value_penalty_counts_once_per_step(corpus, speech_table):
     out = model(collate([ds[i] for i in range(len(ds))]))
     assert out.parts["reg"] == pytest.approx(
         cfg.adapter.sim_value_reg * penalty, rel=1e-5
+    )
+
+
+def test_simadapter_regulariser_by_hand(corpus, speech_table):
+    """parts["reg"] is the mean over the batch's languages of
+    sim_value_reg * sum ||I - W_V||^2
+    + sim_guide_weight * mean_layers -log(mean attention on the own language)."""
+    cfg, model, ds = _build(corpus, speech_table, **{"adapter.kind": "simadapter"})
+    enc = model.audio_encoder
+    enc.set_mode("fusion")
+    blocks = enc.adapter_blocks()
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for b in blocks:
+            b.fusion.value.weight.add_(
+                0.05
+            )  # W_V = I + 0.05: each block's penalty is D^2 * 0.05^2
+            # away from the near-uniform initial attention, so the own language matters
+            for q in [
+                *b.per_lang.parameters(),
+                b.fusion.query.weight,
+                b.fusion.key.weight,
+            ]:
+                q.normal_(0.0, 0.3)
+    batch = collate([ds[i] for i in range(len(ds))])
+    model.eval()
+    reg = model(batch).parts["reg"]
+    d = blocks[0].fusion.value.weight.shape[0]
+    value = len(blocks) * d * d * 0.05**2
+    guides = []
+    for x, lang in enumerate(LANGS):
+        enc(batch["audio_feats"][x], batch["audio_mask"][x], lang)
+        attention = enc.attention_weights()  # (layers, languages)
+        assert attention.shape == (len(blocks), 3)
+        guides.append(-attention[:, enc.languages.index(lang)].log().mean().item())
+    assert max(abs(g - math.log(3)) for g in guides) > 0.05  # not uniform
+    a = cfg.adapter
+    expected = a.sim_value_reg * value + a.sim_guide_weight * sum(guides) / 3
+    assert (
+        reg == pytest.approx(expected, rel=1e-4) and reg > a.sim_value_reg * value > 0
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from mlcl_core.corpora import load_sib200
 from mlcl_core.plots.data import (
@@ -45,3 +46,19 @@ def test_audio_table_escapes_text():
         )
         == 1
     )
+
+
+def test_durations_plot_the_clips_of_each_language():
+    audio = pd.DataFrame(
+        {"lang": ["zho_Hans"] * 3 + ["bod_Tibt"] * 2, "seconds": [1.0, 2, 3, 4, 5]}
+    )
+    fig = plot_durations(audio, bins=5)
+    for ax, want in zip(fig.axes, [[1.0, 2, 3], [4.0, 5]], strict=True):
+        heights = [p.get_height() for p in ax.patches]
+        lefts = [p.get_x() for p in ax.patches]
+        # bins of 1 s from 0 to 5: each clip in its own bin, the last edge closed
+        counts = np.histogram(want, bins=np.linspace(0, 5, 6))[0]
+        assert heights == counts.tolist() and lefts == pytest.approx([0, 1, 2, 3, 4])
+        median = [line.get_xdata()[0] for line in ax.lines]
+        assert median == [pytest.approx(np.median(want))]
+    assert [ax.get_title() for ax in fig.axes] == ["Chinese", "Tibetan"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -108,3 +109,55 @@ def test_plots_return_figures():
     assert E.plot_negative_weights([0.05, 0.1, 1.0], 0.8, [0.9, 0.1]).axes
     df = E.retrieval_accuracy(emb["text_emb"], emb["langs"])
     assert E.plot_retrieval({"before": df, "after": df}).axes
+
+
+def test_plots_show_the_computed_values():
+    taus, pos, negs = [0.05, 0.1, 1.0], 0.8, [0.9, 0.1]
+    # one anchor's NT-Xent by hand: -log softmax of the positive among (pos, negs) / tau
+    loss = [
+        -np.log(np.exp(pos / t) / (np.exp(pos / t) + sum(np.exp(n / t) for n in negs)))
+        for t in taus
+    ]
+    (line,) = E.plot_loss_vs_tau(taus, pos, negs).axes[0].lines
+    assert list(line.get_xdata()) == taus and np.allclose(line.get_ydata(), loss)
+    # each negative's share of the push: its softmax weight among the negatives
+    lines = E.plot_negative_weights(taus, pos, negs).axes[0].lines
+    for k, line in enumerate(lines):
+        share = [np.exp(negs[k] / t) / sum(np.exp(n / t) for n in negs) for t in taus]
+        assert np.allclose(line.get_ydata(), share)
+    assert len(lines) == 2
+    df = pd.DataFrame(
+        {
+            "src": ["zho_Hans", "bod_Tibt"],
+            "tgt": ["bod_Tibt", "zho_Hans"],
+            "accuracy": [0.25, 0.75],
+        }
+    )
+    later = df.assign(accuracy=[0.5, 1.0])
+    bars = E.plot_retrieval({"before": df, "after": later}).axes[0].patches
+    assert [b.get_height() for b in bars] == [0.25, 0.75, 0.5, 1.0]
+
+
+def test_embedding_map_plots_the_pca_coordinates():
+    rng = np.random.default_rng(0)
+    # points on a line in 4-D (plus tiny noise): PC 1 is the line, PC 2 almost nothing
+    t = rng.normal(size=(2, 6, 1))
+    emb = {
+        "text_emb": t * np.array([1.0, 2.0, 0.0, -1.0])
+        + 1e-3 * rng.normal(size=(2, 6, 4)),
+        "y": np.array([0, 1, 0, 1, 0, 1]),
+        "langs": ("zho_Hans", "bod_Tibt"),
+    }
+    xy = E.pca_2d(emb["text_emb"].reshape(12, 4))
+    assert np.allclose(
+        np.abs(xy[:, 0]), np.abs((t.reshape(12) - t.mean()) * np.sqrt(6)), atol=1e-2
+    )
+    assert np.abs(xy[:, 1]).max() < 1e-2
+    ax_lang, ax_topic = E.plot_embedding_maps({"after": emb}, ["a", "b"]).axes
+    by_lang = [c.get_offsets() for c in ax_lang.collections]
+    assert np.allclose(np.concatenate(by_lang), xy)  # language by language, in order
+    by_topic = {c.get_label(): c.get_offsets() for c in ax_topic.collections}
+    topics = np.tile(emb["y"], 2)
+    assert np.allclose(by_topic["a"], xy[topics == 0]) and np.allclose(
+        by_topic["b"], xy[topics == 1]
+    )

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
+
 import numpy as np
+import pandas as pd
 import pytest
 
 from mlcl_core import search
-from mlcl_core.config import TAU_GRID
+from mlcl_core.config import TAU_GRID, make_config
+from mlcl_core.corpora import load_sib200
+from mlcl_core.outputs import Evaluation, FitResult
+from mlcl_core.results import run_id
+from mlcl_core.systems import system_config
+
+LANGS = ("zho_Hans", "bod_Tibt")
 
 
 def _toy_evaluate(calls):
@@ -61,3 +71,71 @@ def test_weights_from_sample_never_reach_one():
                 {"alpha": alpha, "beta_share": share, "tau": 0.07}
             )
             assert a + b <= search.MAX_CONTRASTIVE_WEIGHT < 1 and b >= 0
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return load_sib200(languages=LANGS).select(subset=20)
+
+
+def _fake_training(calls):
+    """Stands in for systems.train_mlcl: records which splits the trial scores."""
+
+    class Trainer:
+        def evaluate(self, loader):
+            calls.append(loader)
+            ids = ["1", "2"] * len(LANGS)
+            lang = [code for code in LANGS for _ in range(2)]
+            y = np.zeros(len(ids), dtype=int)
+            return Evaluation(ids, lang, y, y, LANGS)
+
+    def train(cfg, corpus, speech_table, checkpoint_dir, progress):
+        calls.append("train")
+        fit = FitResult(history=[{"epoch": 1}], best_epoch=1, best_score=1.0, seconds=0)
+        loaders = {"train": "train-loader", "dev": "dev", "test": "test"}
+        return Trainer(), loaders, fit, {"prepare_s": 0.0}
+
+    return train
+
+
+def test_trials_score_dev_only_and_never_share_a_run_with_the_table(
+    corpus, tmp_path, monkeypatch
+):
+    calls: list = []
+    monkeypatch.setattr(search, "train_mlcl", _fake_training(calls))
+    cfg = make_config("tiny", languages=LANGS, subset=20)
+    speech = pd.DataFrame({"path": []})  # given, so nothing is synthesised
+    best, frame = search.search_mlcl(
+        cfg, 2, tmp_path, 7, [0, 1], corpus, speech, "x-search", progress=False
+    )
+    assert len(frame) == 2 and calls == ["train", "dev"] * 2  # test never evaluated
+    records = [
+        json.loads(p.read_text()) for p in (tmp_path / "x-search").glob("*.json")
+    ]
+    assert len(records) == 2
+    for rec in records:
+        assert rec["dev"]["M"] == 1.0 and rec["seed"] == 7
+        assert not {"predictions", "accuracy", "G", "M", "ci"} & set(rec)
+    # the table trains MLCL afresh: no table run id is a trial's, even on seed 7
+    table_cfg = replace(cfg, loss=replace(cfg.loss, **best))
+    table_ids = {
+        run_id("mlcl", system_config("mlcl", table_cfg, s), s) for s in (0, 1, 7)
+    }
+    assert not table_ids & {rec["run_id"] for rec in records}
+    # a current trial is reused, one from other library code is trained again
+    search.search_mlcl(cfg, 2, tmp_path, 7, [0, 1], corpus, speech, "x-search")
+    assert len(calls) == 4
+    path = tmp_path / "x-search" / f"{records[0]['run_id']}.json"
+    path.write_text(json.dumps({**records[0], "provenance": {"code_version": "old"}}))
+    (tmp_path / "x-search").joinpath(
+        next(p.name for p in (tmp_path / "x-search").glob("trials-*.pkl"))
+    ).unlink()  # forget the pickled trials, so the search asks for each point again
+    search.search_mlcl(cfg, 2, tmp_path, 7, [0, 1], corpus, speech, "x-search")
+    assert calls.count("train") == 3
+
+
+def test_a_search_seed_among_the_table_seeds_is_refused_before_work(tmp_path):
+    cfg = make_config("tiny", languages=LANGS)
+    with pytest.raises(ValueError, match="search_seed 1 is one of the table's seeds"):
+        search.search_mlcl(cfg, 2, tmp_path, 1, [0, 1])
+    assert not tmp_path.joinpath("search").exists()

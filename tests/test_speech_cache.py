@@ -81,3 +81,56 @@ def test_damaged_file_is_detected_and_redone(tmp_path, damage):
     assert cache.get(key) is None and not path.exists()  # removed, so it will be redone
     cache.put(key, _wave(48000))
     assert len(cache.get(key)) == 48000
+
+
+def _write_flac(path, pcm: np.ndarray, comment: str, rate: int = 16000) -> None:
+    """A well-formed FLAC with any tag and rate: damage the decoder cannot see."""
+    import soundfile as sf
+
+    with sf.SoundFile(
+        path, "w", samplerate=rate, channels=1, format="FLAC", subtype="PCM_16"
+    ) as f:
+        f.comment = comment
+        f.write(pcm)
+
+
+def _tag(
+    pcm: np.ndarray, prefix: str = "mlcl-speech", frames: int | None = None
+) -> str:
+    import zlib
+
+    n = len(pcm) if frames is None else frames
+    return f"{prefix} frames={n} crc32={zlib.crc32(pcm.tobytes())}"
+
+
+@pytest.mark.parametrize(
+    "wrong", ["one-sample", "frames-cut", "foreign-tag", "22050-hz"]
+)
+def test_clean_decoding_but_wrong_file_is_rejected(tmp_path, wrong):
+    """Each case decodes without error; only the cache's own checks can see it is
+    wrong."""
+    import soundfile as sf
+
+    cache, key = SpeechCache(tmp_path), cache_key("b", "v", "1", "t")
+    path = cache.put(key, _wave(16000))
+    pcm, _ = sf.read(path, dtype="int16")
+    if (
+        wrong == "one-sample"
+    ):  # the same tag over samples with one value changed: the CRC
+        bad = pcm.copy()
+        bad[8000] += 1
+        _write_flac(path, bad, _tag(pcm))
+    elif (
+        wrong == "frames-cut"
+    ):  # the tail cut and the CRC recomputed: only the frame count
+        _write_flac(path, pcm[:12000], _tag(pcm[:12000], frames=len(pcm)))
+    elif (
+        wrong == "foreign-tag"
+    ):  # consistent frames and CRC under another program's tag
+        _write_flac(path, pcm, _tag(pcm, prefix="other-cache"))
+    else:  # right tag, right samples, wrong rate
+        _write_flac(path, pcm, _tag(pcm), rate=22050)
+    assert len(sf.read(path, dtype="int16")[0]) > 0  # the decoder is happy
+    with pytest.raises(CorruptAudioError):
+        load_wave(path)
+    assert cache.get(key) is None and not path.exists()

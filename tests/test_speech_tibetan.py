@@ -151,3 +151,12 @@ def test_naive_route_spells_letters():
         backend.synthesize(SENTENCE, "bod_Tibt"),
     )
     assert len(naive) > 5 * len(ours)  # the cmn voice reads each code point's name
+
+
+def test_strict_mapping_raises_on_an_unmapped_symbol_and_lenient_skips_it():
+    from mlcl_core.speech.tibetan import IPAError
+
+    ipa = "pʰa˥.θa˩˨"  # θ: a symbol bophono does not emit and the table does not map
+    with pytest.raises(IPAError, match="U\\+03B8"):
+        ipa_to_tokens(ipa, strict=True)
+    assert ipa_to_tokens(ipa) == [(["ph", "a"], "55"), (["a"], "22")]

@@ -11,6 +11,7 @@ import pytest
 from mlcl_core import results, systems, tables
 from mlcl_core.config import make_config
 from mlcl_core.corpora import load_sib200
+from mlcl_core.provenance import provenance_of
 
 LANGS = ("zho_Hans", "bod_Tibt")
 
@@ -134,3 +135,33 @@ def test_the_stored_config_says_which_ngram_classifier_ran(cfg, corpus, tmp_path
     )
     assert rec["config"]["ngram"]["classifier"] == "linear"
     assert rec["config"]["train"]["seed"] == 0
+
+
+@pytest.mark.parametrize(
+    "stale, why",
+    [
+        ({"code_version": "0123456789ab"}, "written by library version 0123456789ab"),
+        ({"corpus": "another-one"}, "made on corpus another-one"),
+    ],
+)
+def test_a_record_from_other_code_or_another_corpus_is_rerun(
+    cfg, corpus, tmp_path, capsys, stale, why
+):
+    rec = systems.run_system(
+        cfg, "tfidf-linear", 0, tmp_path, "t", corpus, progress=False, n_boot=50
+    )
+    assert rec["provenance"] == provenance_of(corpus)
+    path = tmp_path / "t" / f"{rec['run_id']}.json"
+    old = {**rec, "provenance": {**rec["provenance"], **stale}, "created": "then"}
+    path.write_text(json.dumps(old))
+    capsys.readouterr()
+    again = systems.run_system(
+        cfg, "tfidf-linear", 0, tmp_path, "t", corpus, progress=False, n_boot=50
+    )
+    line = capsys.readouterr().out.strip()
+    # one line: which run and why
+    assert "\n" not in line
+    assert line.startswith(f"rerunning t/{rec['run_id']} (tfidf-linear, seed 0): {why}")
+    stored = json.loads(path.read_text())
+    assert stored["created"] != "then" and stored["provenance"] == rec["provenance"]
+    assert again["provenance"] == rec["provenance"]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+import pytest
 
 from mlcl_core import tables
 
@@ -72,3 +74,26 @@ def test_rows_on_the_papers_own_split_get_no_verdict():
     text = tables.comparison_prose(_summary(0.64, 0.60, 0.70), "sib200", paper)
     line = next(x for x in text.splitlines() if "Table 2" in x and "MLCL:" in x)
     assert "context, not a paired comparison" in line and "inside" not in line
+
+
+def test_summary_interval_of_g_brackets_the_mean_per_seed_g():
+    # Two seeds that disagree on the weaker language: each seed's G is 0.125, the G of
+    # the pooled predictions is 0. The interval must be one of the reported statistic.
+    n = 120
+    half = np.arange(n) % 5 < 3
+    records = []
+    both = [(np.ones(n, bool), half), (half, np.ones(n, bool))]
+    for seed, (zh, bo) in enumerate(both):
+        preds = [
+            {"id": str(i), "lang": code, "y": 0, "y_hat": int(not right[i])}
+            for code, right in (("zho_Hans", zh), ("bod_Tibt", bo))
+            for i in range(n)
+        ]
+        acc = {"zho_Hans": zh.mean(), "bod_Tibt": bo.mean()}
+        records.append(
+            {"system": "s", "seed": seed, "accuracy": acc, "predictions": preds}
+        )
+    row = tables.summarize(records, n_boot=300).loc["s"]
+    assert row["G"] == pytest.approx(0.125)
+    assert row["G_low"] < row["G"] < row["G_high"] and row["G_low"] > 0.05
+    assert row["M"] == pytest.approx(0.8) and row["M_low"] < row["M"] < row["M_high"]

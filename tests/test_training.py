@@ -136,8 +136,8 @@ def test_resume_after_sigkill_mid_epoch_matches_uninterrupted_run(
     toy_dir, tmp_path, kill_at, every
 ):
     # 5 batches per epoch: step 7 is inside epoch 2 (last checkpoint: end of epoch 1);
-    # with a checkpoint every 3 steps, step 9 is killed after the mid-epoch checkpoint at
-    # step 8.
+    # with a checkpoint every 3 steps, step 9 is killed after the mid-epoch checkpoint
+    # at step 8.
     reference = tmp_path / "reference.json"
     assert _run(toy_dir, tmp_path / "ckpt_ref", -1, every, reference) == 0
     resumed = tmp_path / "resumed.json"
@@ -165,8 +165,7 @@ def test_fit_keeps_best_dev_weights_and_stops_early(toy):
     assert fit.best_epoch == int(np.argmax(scores)) + 1
     assert fit.best_score == max(scores)
     # stopped early: the last `patience` epochs were no better than the best
-    if len(scores) < 12:
-        assert len(scores) - fit.best_epoch == 2
+    assert len(scores) < 12 and len(scores) - fit.best_epoch == 2
     assert trainer.evaluate(dev).M == pytest.approx(max(scores))
     # it learned something (3 classes, chance ~0.33)
     assert scores[fit.best_epoch - 1] > 0.5
@@ -276,3 +275,122 @@ def test_linear_schedule_warms_up_then_decays_to_zero(toy):
     constant = Trainer(toy.Toy(), TrainConfig(device="cpu"), progress=False)
     constant.total_steps = 10
     assert [constant.lr_factor(s) for s in range(10)] == [1.0] * 10
+
+
+@pytest.fixture
+def one_thread():
+    """One intra-op thread (bit-identical reductions between runs), restored
+    afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+class _Killed(Exception):
+    """Stands in for a kill: raised from ``on_step``, after the last checkpoint was
+    written."""
+
+
+def _toy_fit(
+    toy, cfg: TrainConfig, ckpt=None, kill_at: int = -1, steps: list | None = None
+):
+    """A fresh toy model (same init every call) trained with ``cfg``; (trainer, fit)."""
+    from mlcl_core.training import seed_everything
+
+    def on_step(trainer, state):
+        if steps is not None:
+            steps.append(
+                (
+                    state["global_step"],
+                    sorted(g["lr"] for g in trainer.optimizer.param_groups),
+                )
+            )
+        if state["global_step"] == kill_at:
+            raise _Killed
+
+    seed_everything(0)
+    train, dev = toy.loaders()
+    trainer = Trainer(
+        toy.Toy(), cfg, checkpoint_dir=ckpt, on_step=on_step, progress=False
+    )
+    return trainer, trainer.fit(train, dev)
+
+
+def _params(model) -> list[float]:
+    return [float(v) for p in model.state_dict().values() for v in p.flatten()]
+
+
+def test_resume_after_the_best_epoch_keeps_the_best_weights(toy, tmp_path, one_thread):
+    # dev M peaks at epoch 4 of 6 here; the kill in epoch 5 resumes from the epoch-4
+    # checkpoint, so the best weights exist only in the checkpoint's best_state.
+    cfg = TrainConfig(
+        num_epochs=6, batch_size=8, lr=0.05, patience=10, seed=3, device="cpu"
+    )
+    ref, ref_fit = _toy_fit(toy, cfg)
+    assert ref_fit.best_epoch == 4 < len(ref_fit.history) == 6
+    with pytest.raises(_Killed):
+        _toy_fit(
+            toy, cfg, tmp_path / "ckpt", kill_at=23
+        )  # 5 steps an epoch: step 3 of epoch 5
+    trainer, fit = _toy_fit(toy, cfg, tmp_path / "ckpt")
+    assert (
+        fit.resumed_from == 20
+        and fit.best_epoch == 4
+        and fit.best_score == ref_fit.best_score
+    )
+    assert _params(trainer.model) == _params(
+        ref.model
+    )  # the epoch-4 weights, not the last ones
+
+
+def test_early_stopping_stops_and_a_stopped_checkpoint_stays_stopped(
+    toy, tmp_path, one_thread
+):
+    cfg = TrainConfig(
+        num_epochs=12, batch_size=8, lr=0.05, patience=2, seed=1, device="cpu"
+    )
+    first, fit = _toy_fit(toy, cfg, tmp_path / "ckpt")
+    assert len(fit.history) < 12  # it stopped early ...
+    assert (
+        len(fit.history) - fit.best_epoch == 2
+    )  # ... exactly `patience` epochs after the best
+    steps: list = []
+    again, refit = _toy_fit(toy, cfg, tmp_path / "ckpt", steps=steps)
+    assert steps == []  # resuming a run that had stopped trains nothing more
+    assert refit.history == fit.history and refit.best_epoch == fit.best_epoch
+    assert _params(again.model) == _params(first.model)
+
+
+def test_fit_feeds_the_global_step_to_the_linear_schedule(toy):
+    # 2 epochs x 5 batches = 10 steps, warm-up int(0.2 * 10) = 2 steps: factors by hand
+    # (s + 1) / 3 for s < 2, then (10 - s) / 8.
+    cfg = TrainConfig(
+        num_epochs=2,
+        batch_size=8,
+        lr=1e-3,
+        adapter_lr=1e-2,
+        schedule="linear",
+        warmup=0.2,
+        patience=10,
+        device="cpu",
+    )
+    steps: list = []
+    _toy_fit(toy, cfg, steps=steps)
+    factors = [1 / 3, 2 / 3, 1.0, 7 / 8, 6 / 8, 5 / 8, 4 / 8, 3 / 8, 2 / 8, 1 / 8]
+    assert [s for s, _ in steps] == list(range(1, 11))
+    for (_, lrs), f in zip(steps, factors, strict=True):
+        assert sorted(set(lrs)) == pytest.approx([1e-3 * f, 1e-2 * f])
+
+
+@pytest.mark.parametrize(
+    "profile,cls,decay",
+    [("tiny", torch.optim.AdamW, {0.0, 0.01}), ("paper", torch.optim.Adam, {0.0})],
+)
+def test_optimizer_follows_the_profile(toy, profile, cls, decay):
+    from mlcl_core.config import make_config
+
+    cfg = make_config(profile, device="cpu", bf16=False).train
+    trainer = Trainer(toy.Toy(), cfg, progress=False)
+    assert type(trainer.optimizer) is cls
+    assert {g["weight_decay"] for g in trainer.optimizer.param_groups} == decay

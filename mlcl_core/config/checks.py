@@ -15,6 +15,7 @@ ALIGN_KINDS = ("cross_attention", "segments")
 POOLING_KINDS = ("cls", "mean")
 ACTIVATIONS = ("relu", "gelu")
 NGRAM_CLASSIFIERS = ("linear", "mlp")
+OPTIMIZERS = ("adamw", "adam")
 #: The paper's tau grid (section 4.3), also the search space of hyperopt.
 TAU_GRID: tuple[float, ...] = (
     0.01,

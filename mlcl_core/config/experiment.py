@@ -7,7 +7,13 @@ import dataclasses
 from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
 
-from mlcl_core.config.checks import NGRAM_CLASSIFIERS, _check, _coerce, check_choice
+from mlcl_core.config.checks import (
+    NGRAM_CLASSIFIERS,
+    OPTIMIZERS,
+    _check,
+    _coerce,
+    check_choice,
+)
 from mlcl_core.config.components import (
     AdapterConfig,
     AudioEncoderConfig,
@@ -28,7 +34,11 @@ class TrainConfig:
         batch_size: parallel samples per batch (each carries every language).
         lr: learning rate of the text encoder and heads.
         adapter_lr: learning rate of adapters and fusion.
-        weight_decay: AdamW weight decay.
+        optimizer: ``adamw`` (decoupled weight decay; the tiny profile) or ``adam``
+            (what the paper names; its ``weight_decay`` would be an L2 term in the
+            gradient, so the paper profile sets it to 0).
+        weight_decay: weight decay of the matrices (never of biases and LayerNorm
+            weights).
         grad_clip: max gradient norm.
         schedule: ``constant`` learning rates, or ``linear``: a linear warm-up over the
             first ``warmup`` share of all steps, then a linear decay to 0 at the last
@@ -46,6 +56,7 @@ class TrainConfig:
     batch_size: int = 16
     lr: float = 1e-3
     adapter_lr: float = 1e-3
+    optimizer: str = "adamw"
     weight_decay: float = 0.01
     grad_clip: float = 1.0
     schedule: str = "constant"
@@ -62,6 +73,11 @@ class TrainConfig:
             f"batch_size must be >= 2 (contrastive negatives), got {self.batch_size}",
         )
         _check(self.lr > 0 and self.adapter_lr > 0, "learning rates must be positive")
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        _check(
+            self.weight_decay >= 0,
+            f"weight_decay must be >= 0, got {self.weight_decay}",
+        )
         _check(
             self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"),
             f"unknown device {self.device!r}; use auto, cpu or cuda[:N]",
@@ -162,7 +178,11 @@ PROFILES: dict[str, ExperimentConfig] = {
     # with a constant rate, and peaks earlier (epoch 3 vs 5).
     "tiny": ExperimentConfig(profile="tiny", train=TrainConfig(schedule="linear")),
     # The paper's setting (section 4.3): mBERT + wav2vec2-base-960h, batch 8, 5 epochs,
-    # max length 128, Adam lr 3e-5, bf16 on a GPU.
+    # max length 128, Adam lr 3e-5 (plain Adam, no weight decay), bf16 on a GPU.
+    # Adapter preparation gets one budget for both kinds: MetaAdapter's 200 outer
+    # steps take one batch per language each (two Adam steps on its halves), 200 K
+    # batches for K languages; SimAdapter's two stages take prepare_steps batches per
+    # language each, 2 x 100 K.
     "paper": ExperimentConfig(
         profile="paper",
         text=TextEncoderConfig(
@@ -188,7 +208,7 @@ PROFILES: dict[str, ExperimentConfig] = {
         ),
         data=DataConfig(max_text_len=128),
         speech=SpeechConfig(max_seconds=8.0),
-        adapter=AdapterConfig(bottleneck=64, meta_steps=200),
+        adapter=AdapterConfig(bottleneck=64, meta_steps=200, prepare_steps=100),
         fusion=FusionConfig(align_heads=8),
         loss=LossConfig(proj_dim=256),
         train=TrainConfig(
@@ -196,6 +216,8 @@ PROFILES: dict[str, ExperimentConfig] = {
             batch_size=8,
             lr=3e-5,
             adapter_lr=1e-3,
+            optimizer="adam",
+            weight_decay=0.0,
             schedule="constant",
             device="auto",
         ),
