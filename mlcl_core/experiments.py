@@ -47,6 +47,7 @@ import pandas as pd
 
 from mlcl_core.config import TAU_GRID, ExperimentConfig
 from mlcl_core.corpora import load_from_config
+from mlcl_core.display import show_progress
 from mlcl_core.storage import atomic_path
 
 SYSTEMS: tuple[str, ...] = ("tfidf-linear", "tfidf-mlp", "unique", "combined", "combined+fgm", "combined+pgd",
@@ -398,7 +399,7 @@ def tpe_search(evaluate: Callable[[float, float, float], dict[str, float]], max_
 
     for _ in range(len(trials.trials), max_evals):  # one at a time so every trial is saved
         fmin(objective, search_space(), algo=tpe.suggest, max_evals=len(trials.trials) + 1, trials=trials,
-             rstate=np.random.default_rng(seed + len(trials.trials)), show_progressbar=progress)
+             rstate=np.random.default_rng(seed + len(trials.trials)), show_progressbar=show_progress(progress))
         with atomic_path(trials_path) as tmp:
             tmp.write_bytes(pickle.dumps(trials))
     frame = trials_frame(trials)

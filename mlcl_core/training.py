@@ -43,6 +43,7 @@ import torch
 from torch import nn
 
 from mlcl_core.config import TrainConfig
+from mlcl_core.display import show_progress
 from mlcl_core.outputs import ModelOutput, move_to
 from mlcl_core.storage import atomic_path
 
@@ -177,7 +178,7 @@ class Trainer:
         self.adversary = adversary
         self.on_step = on_step
         self.checkpoint_every = checkpoint_every
-        self.progress = progress
+        self.progress = show_progress(progress)  # quiet in the rendered book
         self.use_bf16 = cfg.bf16 and self.device.type == "cuda"
         self.optimizer = torch.optim.AdamW(self._param_groups(), lr=cfg.lr)
         for group in self.optimizer.param_groups:

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from mlcl_core.corpora import LANGUAGE_NAMES
+from mlcl_core.plots.style import ATTENTION_CMAP, NEUTRAL, language_color
 
 
 def _name(lang: str) -> str:
@@ -57,7 +58,7 @@ def plot_attention_heatmaps(attention: Mapping[str, Sequence[Sequence[float]]], 
     vmin, vmax = float(weights.min()), float(weights.max())
     names = [_name(lang) for lang in languages]
     for layer, ax in enumerate(axes[0]):
-        image = ax.imshow(weights[:, layer, :], vmin=vmin, vmax=vmax, cmap="viridis")
+        image = ax.imshow(weights[:, layer, :], vmin=vmin, vmax=vmax, cmap=ATTENTION_CMAP)
         for i in range(len(languages)):
             for j in range(len(languages)):
                 bright = weights[i, layer, j] > (vmin + vmax) / 2  # dark text on the bright end of viridis
@@ -77,7 +78,7 @@ def plot_attention_selection(attention: Mapping[str, Sequence[Sequence[float]]],
     """One input language at one layer (1-based): its attention over the language adapters."""
     weights = np.asarray(attention[lang])[layer - 1]  # (N,)
     fig, ax = plt.subplots(figsize=(4.5, 2.8))
-    colors = ["tab:red" if other == lang else "tab:gray" for other in languages]
+    colors = [language_color(lang) if other == lang else NEUTRAL for other in languages]
     ax.bar([_name(x) for x in languages], weights, color=colors)
     ax.axhline(1 / len(languages), color="k", lw=0.8, ls="--", label="uniform")
     ax.set_ylabel("mean attention")

@@ -14,6 +14,7 @@ import pandas as pd
 import torch
 
 from mlcl_core.corpora import LANGUAGE_NAMES
+from mlcl_core.plots.style import language_color
 
 
 def _name(lang: str) -> str:
@@ -118,7 +119,8 @@ def plot_embedding_maps(states: dict[str, dict[str, Any]], labels: Sequence[str]
         k, n, _ = emb[key].shape
         xy = pca_2d(emb[key].reshape(k * n, -1)).reshape(k, n, 2)
         for x, lang in enumerate(emb["langs"]):
-            axes[row, 0].scatter(xy[x, :, 0], xy[x, :, 1], s=8, alpha=0.6, label=_name(lang))
+            axes[row, 0].scatter(xy[x, :, 0], xy[x, :, 1], s=8, alpha=0.6, label=_name(lang),
+                                 color=language_color(lang))
         flat, topics = xy.reshape(k * n, 2), np.tile(emb["y"], k)
         for c, lab in enumerate(labels):
             axes[row, 1].scatter(flat[topics == c, 0], flat[topics == c, 1], s=8, alpha=0.6, label=lab)

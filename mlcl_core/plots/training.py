@@ -11,6 +11,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from mlcl_core.plots.style import CONFUSION_CMAP
+
 
 def _name(system: str) -> str:
     from mlcl_core.experiments import SYSTEM_NAMES
@@ -61,7 +63,7 @@ def plot_confusions(predictions: pd.DataFrame, system: str, labels: Sequence[str
         counts = np.zeros((c, c))  # (gold, predicted)
         np.add.at(counts, (sub["y"].to_numpy(int), sub["y_hat"].to_numpy(int)), 1.0)
         rates = counts / np.maximum(counts.sum(1, keepdims=True), 1.0)
-        ax.imshow(rates, vmin=0, vmax=1, cmap="Blues")
+        ax.imshow(rates, vmin=0, vmax=1, cmap=CONFUSION_CMAP)
         ax.set_xticks(range(c), [lab[:10] for lab in labels], rotation=90, fontsize=7)
         ax.set_yticks(range(c), [lab[:10] for lab in labels], fontsize=7)
         acc = float(np.trace(counts) / max(counts.sum(), 1.0))

@@ -13,6 +13,8 @@ from typing import Any, Sequence
 
 import pandas as pd
 
+from mlcl_core.display import show_progress
+
 from . import SAMPLE_RATE, SpeechBackend, SynthesisError, get_backend
 from .cache import SpeechCache, cache_key
 
@@ -93,7 +95,7 @@ def _run_chunks(chunks: list[list[Job]], init: tuple, workers: int, progress: bo
     """Run ``_work`` over the chunks, in this process (workers=1) or a process pool."""
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=total, desc=f"speech ({init[0]})", unit="utt", disable=not progress)
+    bar = tqdm(total=total, desc=f"speech ({init[0]})", unit="utt", disable=not show_progress(progress))
     results: list = []
     try:
         if workers == 1 or len(chunks) <= 1:

@@ -1,0 +1,120 @@
+"""Explorer widgets without a browser: build one, move a control, check that its view follows."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from IPython.display import HTML, Image
+
+from mlcl_core.display import BOOK_BUILD_ENV
+from mlcl_core.losses import anchor_gradients
+from mlcl_core.plots import widgets as w
+from mlcl_core.speech.cache import write_wave
+
+LANGS = ["zho_Hans", "bod_Tibt"]
+
+
+@pytest.fixture
+def corpus_and_audio(tmp_path):
+    """Two sentences in two languages, each with a short sine clip of its own length."""
+    table = pd.DataFrame({"id": ["s1", "s2"], "zho_Hans": ["第一句", "第二句"],
+                          "bod_Tibt": ["ཀ་ཁ།", "ག་ང།"]})
+    rows = []
+    for k, sid in enumerate(table["id"]):
+        for lang in LANGS:
+            seconds = 0.2 * (k + 1)
+            path = tmp_path / f"{sid}-{lang}.wav"
+            write_wave(path, 0.1 * np.sin(np.arange(int(16000 * seconds)) / 5))
+            rows.append({"id": sid, "lang": lang, "path": str(path), "seconds": seconds})
+    return table, pd.DataFrame(rows)
+
+
+def test_sentence_player_follows_the_picker(corpus_and_audio):
+    table, audio = corpus_and_audio
+    box = w.sentence_player(table, audio, LANGS)
+    picker, out = box.children
+    assert picker.value == "s1"  # shortest speech first
+    assert "第一句" in out.value and out.value.count("<audio") == 2
+    picker.value = "s2"
+    assert "第二句" in out.value and "ག་ང།" in out.value and "第一句" not in out.value
+
+
+def test_sentence_player_rejects_a_language_without_text(corpus_and_audio):
+    table, audio = corpus_and_audio
+    with pytest.raises(ValueError, match="mya_Mymr"):
+        w.sentence_player(table, audio, ["zho_Hans", "mya_Mymr"])
+
+
+def _store(tmp_path):
+    """Two systems (two seeds of MLCL) as JSON records, in the results store's layout."""
+    folder = tmp_path / "exp"
+    folder.mkdir()
+    y = [0, 1, 2, 0, 1, 2]
+    runs = {("mlcl", 0): [0, 1, 2, 0, 1, 1], ("mlcl", 1): [0, 0, 0, 0, 0, 0],
+            ("combined", 0): [2, 1, 0, 0, 1, 2]}
+    for (system, seed), y_hat in runs.items():
+        preds = [{"id": f"s{i}", "lang": LANGS[i % 2], "y": y[i], "y_hat": y_hat[i]}
+                 for i in range(6)]
+        record = {"run_id": f"{system}-s{seed}", "system": system, "seed": seed, "predictions": preds}
+        (folder / f"{system}-s{seed}.json").write_text(json.dumps(record))
+    return runs, y
+
+
+def test_results_explorer_shows_the_chosen_run(tmp_path):
+    runs, y = _store(tmp_path)
+    box = w.results_explorer(tmp_path, "exp", labels=["a", "b", "c"])
+    (system, seed, lang), (text, image) = box.children[0].children, box.children[1].children
+    assert (system.value, seed.value, lang.value) == ("mlcl", 0, "zho_Hans")
+    assert list(seed.options) == [0, 1]
+    # mlcl seed 0: zho rows 0, 2, 4 all right; bod rows 1, 3, 5: 1 of 3 wrong
+    assert "Chinese</b> 1.000" in text.value and "Tibetan</b> 0.667" in text.value
+    first = image.value
+    assert first[:8] == b"\x89PNG\r\n\x1a\n"
+    seed.value = 1  # predicts class 0 everywhere: zho has y = 0, 2, 1 -> 1/3
+    assert "seed 1" in text.value and "Chinese</b> 0.333" in text.value
+    assert image.value != first
+    zho = image.value
+    lang.value = "bod_Tibt"
+    assert image.value != zho  # the other language's confusion matrix
+    system.value = "combined"
+    assert list(seed.options) == [0] and seed.value == 0
+    assert "BERT-Combined, seed 0" in text.value
+
+
+def test_results_explorer_needs_stored_runs(tmp_path):
+    with pytest.raises(ValueError, match="no stored runs"):
+        w.results_explorer(tmp_path, "missing")
+
+
+def test_tau_explorer_reports_the_slider_value():
+    box = w.tau_explorer(0.8, [0.75, 0.3, 0.0, -0.4], tau=0.1)
+    slider, (text, image) = box.children[0], box.children[1].children
+    before = image.value
+    slider.value = 1.0
+    loss, _, grads = anchor_gradients(0.8, torch.tensor([0.75, 0.3, 0.0, -0.4], dtype=torch.float64), 1.0)
+    assert f"loss {loss.item():.4f}" in text.value
+    assert f"hardest negative {(grads[0] / grads.sum()).item():.3f}" in text.value
+    assert image.value != before
+
+
+@pytest.mark.parametrize("kwargs", [{"neg_sims": []}, {"pos_sim": 1.5}, {"tau": 0.0}, {"tau": 5.0}])
+def test_tau_explorer_rejects_bad_input(kwargs):
+    with pytest.raises(ValueError):
+        w.tau_explorer(**kwargs)
+
+
+def test_show_gives_the_static_view_in_the_book_build(monkeypatch):
+    box = w.tau_explorer()
+    views = w.static_views(box)
+    assert [type(v) for v in views] == [HTML, Image]
+    shown = []
+    monkeypatch.setattr(w, "display", lambda *objs: shown.append(objs))
+    monkeypatch.setenv(BOOK_BUILD_ENV, "1")
+    w.show(box)
+    monkeypatch.setenv(BOOK_BUILD_ENV, "0")
+    w.show(box)
+    assert [type(o) for o in shown[0]] == [HTML, Image] and shown[1] == (box,)
