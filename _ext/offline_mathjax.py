@@ -1,8 +1,10 @@
 """Serve MathJax from the built book itself, so equations render without a network.
 
-MathJax 2.7 comes from the pinned ``jupyter-server-mathjax`` package (MathJax files under
+MathJax 2.7 comes from the pinned ``jupyter-server-mathjax`` package (MathJax files
+under
 Apache-2.0, the package BSD-3-Clause); after an HTML build its files are copied to
-``_static/mathjax``, where ``mathjax_path`` in ``_config.yml`` points. Sphinx's default is a
+``_static/mathjax``, where ``mathjax_path`` in ``_config.yml`` points. Sphinx's default
+is a
 CDN, which leaves every equation as raw ``\\(...\\)`` text for a reader who is offline.
 """
 
@@ -23,15 +25,22 @@ def mathjax_source() -> Path:
 
     source = Path(jupyter_server_mathjax.__file__).parent / "static"
     if not (source / "MathJax.js").is_file():
-        raise ExtensionError(f"no MathJax.js under {source}: reinstall jupyter-server-mathjax")
+        raise ExtensionError(
+            f"no MathJax.js under {source}: reinstall jupyter-server-mathjax"
+        )
     return source
 
 
 def check_path(app: Sphinx, config) -> None:
-    """Refuse a CDN ``mathjax_path``: it is what made the pages depend on the network."""
+    """Refuse a CDN ``mathjax_path``: it is what made the pages depend on the
+    network."""
     if "://" in config.mathjax_path or not config.mathjax_path.startswith(f"{TARGET}/"):
-        raise ExtensionError(f"mathjax_path must point into _static/{TARGET}/, got {config.mathjax_path!r}")
-    mathjax_source()  # fail at the start of the build, not after executing every chapter
+        raise ExtensionError(
+            f"mathjax_path must point into _static/{TARGET}/, "
+            f"got {config.mathjax_path!r}"
+        )
+    # fail at the start of the build, not after executing every chapter
+    mathjax_source()
 
 
 def copy_mathjax(app: Sphinx, exception: Exception | None) -> None:
@@ -39,8 +48,12 @@ def copy_mathjax(app: Sphinx, exception: Exception | None) -> None:
     if exception is not None or app.builder.format != "html":
         return
     # localization/ holds translations of MathJax's menu; the book is English.
-    shutil.copytree(mathjax_source(), Path(app.outdir) / "_static" / TARGET, dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns("localization", "*.md"))
+    shutil.copytree(
+        mathjax_source(),
+        Path(app.outdir) / "_static" / TARGET,
+        dirs_exist_ok=True,
+        ignore=shutil.ignore_patterns("localization", "*.md"),
+    )
 
 
 def setup(app: Sphinx) -> dict:

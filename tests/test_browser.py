@@ -1,8 +1,10 @@
 """The built book (_build/html) as a reader sees it, in headless Chromium.
 
-Every page is served from localhost with every other host made unresolvable, so a page that
+Every page is served from localhost with every other host made unresolvable, so a page
+that
 needs the network (a CDN MathJax, a web font) fails here. Checked per page: no console
-errors, math typeset (MathJax output present, no raw ``\\(`` left), every ``<audio>`` loads
+errors, math typeset (MathJax output present, no raw ``\\(`` left), every ``<audio>``
+loads
 with a duration, every ``<img>`` loads, tables fit the page; and the "next" links walk
 through every chapter of ``_toc.yml``. One full-page screenshot per page goes to
 ``_build/screenshots/``. Run after ``make book`` (``make browser-test``); skipped with a
@@ -31,17 +33,21 @@ SKIP_DIRS = {"_static", "_sources", "_images", "_sphinx_design_static"}
 
 pytestmark = pytest.mark.browser
 
-# Waits for MathJax (2 or 3) to finish typesetting; resolves at once on a page without it.
+# Waits for MathJax (2 or 3) to finish typesetting; resolves at once on a page without
+# it.
 MATH_DONE_JS = """
 const done = arguments[arguments.length - 1];
 const mj = window.MathJax;
 if (!mj) { done('none'); }
 else if (mj.Hub) { mj.Hub.Queue(() => done('v2')); }
-else if (mj.startup && mj.startup.promise) { mj.startup.promise.then(() => done('v3')); }
+else if (mj.startup && mj.startup.promise) {
+  mj.startup.promise.then(() => done('v3'));
+}
 else { done('unknown'); }
 """
 
-# What the reader sees: counts of math sources and typeset output, text with raw TeX left.
+# What the reader sees: counts of math sources and typeset output, text with raw TeX
+# left.
 MATH_STATE_JS = """
 const body = document.body.cloneNode(true);
 body.querySelectorAll('script, style, pre, code, textarea').forEach(n => n.remove());
@@ -53,12 +59,14 @@ return {sources: document.querySelectorAll('.math').length,
         raw: raw};
 """
 
-# Loads every <audio> element's metadata; resolves with [{src, duration, error}] per element.
+# Loads every <audio> element's metadata; resolves with [{src, duration, error}] per
+# element.
 AUDIO_JS = """
 const done = arguments[arguments.length - 1];
 const players = Array.from(document.querySelectorAll('audio'));
 const one = a => new Promise(resolve => {
-  const report = () => resolve({src: (a.currentSrc || '').slice(0, 40), duration: a.duration,
+  const report = () => resolve({src: (a.currentSrc || '').slice(0, 40),
+                                duration: a.duration,
                                 error: a.error ? a.error.code : null});
   if (a.readyState >= 1 || a.error) { report(); return; }
   a.addEventListener('loadedmetadata', report, {once: true});
@@ -75,7 +83,8 @@ const done = arguments[arguments.length - 1];
 const images = Array.from(document.images);
 images.forEach(i => { i.loading = 'eager'; });
 const one = i => new Promise(resolve => {
-  const report = () => resolve({src: i.getAttribute('src').slice(0, 60), width: i.naturalWidth});
+  const report = () => resolve({src: i.getAttribute('src').slice(0, 60),
+                                width: i.naturalWidth});
   if (i.complete) { report(); return; }
   i.addEventListener('load', report, {once: true});
   i.addEventListener('error', report, {once: true});
@@ -84,14 +93,16 @@ const one = i => new Promise(resolve => {
 Promise.all(images.map(one)).then(done);
 """
 
-# Tables whose right edge passes the article's (cut off or scrolled sideways for the reader).
+# Tables whose right edge passes the article's (cut off or scrolled sideways for the
+# reader).
 WIDE_TABLES_JS = """
 const article = document.querySelector('article') || document.body;
 const right = article.getBoundingClientRect().right;
 return Array.from(article.querySelectorAll('table'))
   .filter(t => t.getBoundingClientRect().right > right + 1)
   .map(t => (t.querySelector('th, td') || t).textContent.trim().slice(0, 40)
-            + ' ' + Math.round(t.getBoundingClientRect().right - right) + ' px too wide');
+            + ' ' + Math.round(t.getBoundingClientRect().right - right)
+            + ' px too wide');
 """
 
 
@@ -140,17 +151,26 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def driver():
-    """Headless Chromium that can reach localhost only (every other host is unresolvable)."""
+    """Headless Chromium that can reach localhost only (every other host is
+    unresolvable)."""
     found = _find_browser()
     if found is None:
-        pytest.skip("no headless Chromium: install chromium and chromium-driver "
-                    "(.ci/browser-deps.sh)")
+        pytest.skip(
+            "no headless Chromium: install chromium and chromium-driver "
+            "(.ci/browser-deps.sh)"
+        )
     webdriver = pytest.importorskip("selenium.webdriver")
     options = webdriver.ChromeOptions()
     options.binary_location = found[0]
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--window-size=1280,900", "--hide-scrollbars",
-                "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,900",
+        "--hide-scrollbars",
+        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+    ):
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     service = webdriver.ChromeService(executable_path=found[1])
@@ -163,10 +183,16 @@ def driver():
 def _screenshot(browser, path: Path) -> None:
     """The whole page, not only the first screen (Chrome DevTools protocol)."""
     size = browser.execute_script(
-        "return [document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
-    shot = browser.execute_cdp_cmd("Page.captureScreenshot", {
-        "format": "png", "captureBeyondViewport": True,
-        "clip": {"x": 0, "y": 0, "width": size[0], "height": size[1], "scale": 1}})
+        "const e = document.documentElement; return [e.scrollWidth, e.scrollHeight];"
+    )
+    shot = browser.execute_cdp_cmd(
+        "Page.captureScreenshot",
+        {
+            "format": "png",
+            "captureBeyondViewport": True,
+            "clip": {"x": 0, "y": 0, "width": size[0], "height": size[1], "scale": 1},
+        },
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(base64.b64decode(shot["data"]))
 
@@ -186,8 +212,12 @@ def visits(server, driver) -> dict[str, dict]:
         state["images"] = driver.execute_async_script(IMAGES_JS)
         state["wide_tables"] = driver.execute_script(WIDE_TABLES_JS)
         state["next"] = driver.execute_script(
-            "const a = document.querySelector('a.right-next'); return a ? a.href : null;")
-        state["console"] = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+            "const a = document.querySelector('a.right-next');"
+            " return a ? a.href : null;"
+        )
+        state["console"] = [
+            e for e in driver.get_log("browser") if e["level"] == "SEVERE"
+        ]
         state["screenshot"] = SHOTS / page.replace("/", "__").replace(".html", ".png")
         _screenshot(driver, state["screenshot"])
         results[page] = state
@@ -202,8 +232,11 @@ def test_every_toc_chapter_is_built():
 
 
 def test_no_console_errors(visits):
-    errors = {p: [e["message"][:300] for e in v["console"]] for p, v in visits.items()
-              if v["console"]}
+    errors = {
+        p: [e["message"][:300] for e in v["console"]]
+        for p, v in visits.items()
+        if v["console"]
+    }
     assert not errors, f"console errors: {errors}"
 
 
@@ -212,22 +245,31 @@ def test_math_is_typeset(visits):
     for page, v in visits.items():
         math = v["math"]
         if math["sources"] and not math["typeset"]:
-            bad[page] = f"{math['sources']} math elements, no MathJax output ({v['math_engine']})"
+            bad[page] = (
+                f"{math['sources']} math elements, "
+                f"no MathJax output ({v['math_engine']})"
+            )
         elif math["raw"]:
             bad[page] = f"raw TeX left in the text: {math['raw']}"
     assert not bad, bad
-    assert any(v["math"]["typeset"] for v in visits.values()), "no page has typeset math"
+    assert any(v["math"]["typeset"] for v in visits.values()), (
+        "no page has typeset math"
+    )
 
 
 def test_audio_loads(visits):
-    bad = {p: [a for a in v["audio"] if a["error"] is not None or not a["duration"] > 0]
-           for p, v in visits.items()}
+    bad = {
+        p: [a for a in v["audio"] if a["error"] is not None or not a["duration"] > 0]
+        for p, v in visits.items()
+    }
     bad = {p: a for p, a in bad.items() if a}
     assert not bad, f"audio that does not load or has no duration: {bad}"
 
 
 def test_images_load(visits):
-    bad = {p: [i["src"] for i in v["images"] if not i["width"]] for p, v in visits.items()}
+    bad = {
+        p: [i["src"] for i in v["images"] if not i["width"]] for p, v in visits.items()
+    }
     bad = {p: s for p, s in bad.items() if s}
     assert not bad, f"images that do not load: {bad}"
 

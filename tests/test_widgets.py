@@ -1,4 +1,5 @@
-"""Explorer widgets without a browser: build one, move a control, check that its view follows."""
+"""Explorer widgets without a browser: build one, move a control, check that its view
+follows."""
 
 from __future__ import annotations
 
@@ -21,15 +22,22 @@ LANGS = ["zho_Hans", "bod_Tibt"]
 @pytest.fixture
 def corpus_and_audio(tmp_path):
     """Two sentences in two languages, each with a short sine clip of its own length."""
-    table = pd.DataFrame({"id": ["s1", "s2"], "zho_Hans": ["第一句", "第二句"],
-                          "bod_Tibt": ["ཀ་ཁ།", "ག་ང།"]})
+    table = pd.DataFrame(
+        {
+            "id": ["s1", "s2"],
+            "zho_Hans": ["第一句", "第二句"],
+            "bod_Tibt": ["ཀ་ཁ།", "ག་ང།"],
+        }
+    )
     rows = []
     for k, sid in enumerate(table["id"]):
         for lang in LANGS:
             seconds = 0.2 * (k + 1)
             path = tmp_path / f"{sid}-{lang}.wav"
             write_wave(path, 0.1 * np.sin(np.arange(int(16000 * seconds)) / 5))
-            rows.append({"id": sid, "lang": lang, "path": str(path), "seconds": seconds})
+            rows.append(
+                {"id": sid, "lang": lang, "path": str(path), "seconds": seconds}
+            )
     return table, pd.DataFrame(rows)
 
 
@@ -50,16 +58,27 @@ def test_sentence_player_rejects_a_language_without_text(corpus_and_audio):
 
 
 def _store(tmp_path):
-    """Two systems (two seeds of MLCL) as JSON records, in the results store's layout."""
+    """Two systems (two seeds of MLCL) as JSON records, in the results store's
+    layout."""
     folder = tmp_path / "exp"
     folder.mkdir()
     y = [0, 1, 2, 0, 1, 2]
-    runs = {("mlcl", 0): [0, 1, 2, 0, 1, 1], ("mlcl", 1): [0, 0, 0, 0, 0, 0],
-            ("combined", 0): [2, 1, 0, 0, 1, 2]}
+    runs = {
+        ("mlcl", 0): [0, 1, 2, 0, 1, 1],
+        ("mlcl", 1): [0, 0, 0, 0, 0, 0],
+        ("combined", 0): [2, 1, 0, 0, 1, 2],
+    }
     for (system, seed), y_hat in runs.items():
-        preds = [{"id": f"s{i}", "lang": LANGS[i % 2], "y": y[i], "y_hat": y_hat[i]}
-                 for i in range(6)]
-        record = {"run_id": f"{system}-s{seed}", "system": system, "seed": seed, "predictions": preds}
+        preds = [
+            {"id": f"s{i}", "lang": LANGS[i % 2], "y": y[i], "y_hat": y_hat[i]}
+            for i in range(6)
+        ]
+        record = {
+            "run_id": f"{system}-s{seed}",
+            "system": system,
+            "seed": seed,
+            "predictions": preds,
+        }
         (folder / f"{system}-s{seed}.json").write_text(json.dumps(record))
     return runs, y
 
@@ -67,7 +86,10 @@ def _store(tmp_path):
 def test_results_explorer_shows_the_chosen_run(tmp_path):
     runs, y = _store(tmp_path)
     box = w.results_explorer(tmp_path, "exp", labels=["a", "b", "c"])
-    (system, seed, lang), (text, image) = box.children[0].children, box.children[1].children
+    (system, seed, lang), (text, image) = (
+        box.children[0].children,
+        box.children[1].children,
+    )
     assert (system.value, seed.value, lang.value) == ("mlcl", 0, "zho_Hans")
     assert list(seed.options) == [0, 1]
     # mlcl seed 0: zho rows 0, 2, 4 all right; bod rows 1, 3, 5: 1 of 3 wrong
@@ -95,13 +117,17 @@ def test_tau_explorer_reports_the_slider_value():
     slider, (text, image) = box.children[0], box.children[1].children
     before = image.value
     slider.value = 1.0
-    loss, _, grads = anchor_gradients(0.8, torch.tensor([0.75, 0.3, 0.0, -0.4], dtype=torch.float64), 1.0)
+    loss, _, grads = anchor_gradients(
+        0.8, torch.tensor([0.75, 0.3, 0.0, -0.4], dtype=torch.float64), 1.0
+    )
     assert f"loss {loss.item():.4f}" in text.value
     assert f"hardest negative {(grads[0] / grads.sum()).item():.3f}" in text.value
     assert image.value != before
 
 
-@pytest.mark.parametrize("kwargs", [{"neg_sims": []}, {"pos_sim": 1.5}, {"tau": 0.0}, {"tau": 5.0}])
+@pytest.mark.parametrize(
+    "kwargs", [{"neg_sims": []}, {"pos_sim": 1.5}, {"tau": 0.0}, {"tau": 5.0}]
+)
 def test_tau_explorer_rejects_bad_input(kwargs):
     with pytest.raises(ValueError):
         w.tau_explorer(**kwargs)
