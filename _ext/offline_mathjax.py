@@ -1,11 +1,10 @@
 """Serve MathJax from the built book itself, so equations render without a network.
 
 MathJax 2.7 comes from the pinned ``jupyter-server-mathjax`` package (MathJax files
-under
-Apache-2.0, the package BSD-3-Clause); after an HTML build its files are copied to
+under Apache-2.0, the package BSD-3-Clause); after an HTML build its files are copied to
 ``_static/mathjax``, where ``mathjax_path`` in ``_config.yml`` points. Sphinx's default
-is a
-CDN, which leaves every equation as raw ``\\(...\\)`` text for a reader who is offline.
+is a CDN, which leaves every equation as raw ``\\(...\\)`` text for a reader who is
+offline.
 """
 
 from __future__ import annotations

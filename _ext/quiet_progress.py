@@ -2,8 +2,7 @@
 
 The kernels that jupyter-book starts inherit this process's environment; the chapters'
 helpers (:mod:`mlcl_core.display`) then keep progress bars out of the pages and show
-each
-widget's static default view. JupyterLab and papermill runs do not set it.
+each widget's static default view. JupyterLab and papermill runs do not set it.
 """
 
 from __future__ import annotations

@@ -2,12 +2,10 @@
 mode.
 
 The same chapter runs in three places: JupyterLab (a reader exploring), papermill (a
-batch
-rerun) and the book build (jupyter-book executing it for the rendered pages). Progress
-bars
-help in the first two and are noise in the third, and widgets need a live kernel, so the
-book build sets ``MLCL_BOOK_BUILD=1`` (``_ext/quiet_progress.py``, inherited by the
-kernels it starts) and the helpers here read it.
+batch rerun) and the book build (jupyter-book executing it for the rendered pages).
+Progress bars help in the first two and are noise in the third, and widgets need a live
+kernel, so the book build sets ``MLCL_BOOK_BUILD=1`` (``_ext/quiet_progress.py``,
+inherited by the kernels it starts) and the helpers here read it.
 """
 
 from __future__ import annotations
@@ -37,8 +35,8 @@ def progress_bar(
     iterable: Iterable | None = None, *, requested: bool = True, **kwargs: Any
 ):
     """A tqdm bar (widget in Jupyter, text elsewhere), disabled where
-    :func:`show_progress`
-    says no; ``kwargs`` go to tqdm (``total``, ``desc``, ``unit``, ...)."""
+    :func:`show_progress` says no; ``kwargs`` go to tqdm (``total``, ``desc``, ``unit``,
+    ...)."""
     from tqdm.auto import tqdm
 
     return tqdm(iterable, disable=not show_progress(requested), **kwargs)
@@ -51,10 +49,9 @@ def table_html(
     break_before: str | None = " [",
 ) -> str:
     """A table as compact HTML that fits the page: row labels kept (named
-    ``index_name``),
-    cells allowed to wrap, and each cell broken before ``break_before`` (so "mean ± std"
-    and
-    its "[low, high]" interval stack instead of widening the column)."""
+    ``index_name``), cells allowed to wrap, and each cell broken before ``break_before``
+    (so "mean ± std" and its "[low, high]" interval stack instead of widening the
+    column)."""
     if not isinstance(table, pd.DataFrame):
         raise TypeError(f"table must be a pandas DataFrame, got {type(table).__name__}")
     if isinstance(table.index, pd.RangeIndex):

@@ -1,15 +1,13 @@
 """The built book (_build/html) as a reader sees it, in headless Chromium.
 
 Every page is served from localhost with every other host made unresolvable, so a page
-that
-needs the network (a CDN MathJax, a web font) fails here. Checked per page: no console
-errors, math typeset (MathJax output present, no raw ``\\(`` left), every ``<audio>``
-loads
-with a duration, every ``<img>`` loads, tables fit the page; and the "next" links walk
-through every chapter of ``_toc.yml``. One full-page screenshot per page goes to
-``_build/screenshots/``. Run after ``make book`` (``make browser-test``); skipped with a
-message when the book is not built or no Chromium/chromedriver is installed
-(``.ci/browser-deps.sh`` installs them).
+that needs the network (a CDN MathJax, a web font) fails here. Checked per page: no
+console errors, math typeset (MathJax output present, no raw ``\\(`` left), every
+``<audio>`` loads with a duration, every ``<img>`` loads, tables fit the page; and the
+"next" links walk through every chapter of ``_toc.yml``. One full-page screenshot per
+page goes to ``_build/screenshots/``. Run after ``make book`` (``make browser-test``);
+skipped with a message when the book is not built or no Chromium/chromedriver is
+installed (``.ci/browser-deps.sh`` installs them).
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """One look for every figure of the book: a seaborn theme and one colour per language.
 
 A language keeps its colour in every chapter and every figure (Chinese is always the
-same
-blue), whatever other languages a run includes: the book's languages have fixed colours,
-any other language gets one from the rest of the palette by a stable hash of its code.
+same blue), whatever other languages a run includes: the book's languages have fixed
+colours, any other language gets one from the rest of the palette by a stable hash of
+its code.
 """
 
 from __future__ import annotations

@@ -1,11 +1,9 @@
 """Widgets for exploring the chapters in JupyterLab, each with a static default view.
 
 Every explorer is an ``ipywidgets.VBox``: controls first, then its view (HTML and/or a
-PNG
-image), which is recomputed whenever a control changes. :func:`show` displays the live
-widget
-in a kernel, and in the book build (no kernel behind the page) the view of the default
-choice as plain HTML and PNG, so the rendered page still shows a figure.
+PNG image), which is recomputed whenever a control changes. :func:`show` displays the
+live widget in a kernel, and in the book build (no kernel behind the page) the view of
+the default choice as plain HTML and PNG, so the rendered page still shows a figure.
 
 - :func:`sentence_player`: pick a sentence, hear it in every language beside its text.
 - :func:`results_explorer`: pick a system, seed and language from the results store; see
@@ -85,9 +83,9 @@ def sentence_player(
 
     Args:
         table: the corpus table (``Corpus.table``): ``id`` and one text column per
-        language.
+            language.
         audio: the speech table (``corpus_audio``): ``id``, ``lang``, ``path``,
-        ``seconds``.
+            ``seconds``.
         languages: the languages to show, in order.
         max_options: at most this many sentences in the picker (shortest speech first).
     """
@@ -186,8 +184,7 @@ def results_explorer(
     results_dir: str | Path, experiment: str, labels: Sequence[str] | None = None
 ) -> widgets.VBox:
     """Pick a system, a seed and a language from the stored runs of ``experiment``; see
-    that
-    run's accuracies, G, M and the language's confusion matrix (``labels``: class
+    that run's accuracies, G, M and the language's confusion matrix (``labels``: class
     names)."""
     preds = load_predictions(results_dir, experiment)
     if preds.empty:
@@ -246,8 +243,7 @@ def tau_view(
     pos_sim: float, neg_sims: Sequence[float], tau: float, taus: Sequence[float]
 ) -> tuple[str, plt.Figure]:
     """One anchor at temperature ``tau``: its loss (HTML line), the loss over ``taus``
-    with
-    ``tau`` marked, and each negative's share of the push at ``tau``."""
+    with ``tau`` marked, and each negative's share of the push at ``tau``."""
     negs = torch.tensor(list(neg_sims), dtype=torch.float64)
     loss, grad_pos, grad_negs = anchor_gradients(pos_sim, negs, tau)
     shares = (grad_negs / grad_negs.sum()).numpy()
