@@ -31,8 +31,7 @@ SKIP_DIRS = {"_static", "_sources", "_images", "_sphinx_design_static"}
 
 pytestmark = pytest.mark.browser
 
-# Waits for MathJax (2 or 3) to finish typesetting; resolves at once on a page without
-# it.
+# Waits for MathJax (2 or 3) to finish typesetting; at once on a page without it.
 MATH_DONE_JS = """
 const done = arguments[arguments.length - 1];
 const mj = window.MathJax;
@@ -44,8 +43,7 @@ else if (mj.startup && mj.startup.promise) {
 else { done('unknown'); }
 """
 
-# What the reader sees: counts of math sources and typeset output, text with raw TeX
-# left.
+# What the reader sees: math sources, typeset output, and any raw TeX left in the text.
 MATH_STATE_JS = """
 const body = document.body.cloneNode(true);
 body.querySelectorAll('script, style, pre, code, textarea').forEach(n => n.remove());
@@ -57,8 +55,7 @@ return {sources: document.querySelectorAll('.math').length,
         raw: raw};
 """
 
-# Loads every <audio> element's metadata; resolves with [{src, duration, error}] per
-# element.
+# Loads every <audio> element's metadata: [{src, duration, error}] per element.
 AUDIO_JS = """
 const done = arguments[arguments.length - 1];
 const players = Array.from(document.querySelectorAll('audio'));

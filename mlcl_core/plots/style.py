@@ -13,8 +13,7 @@ from typing import Sequence
 
 import seaborn as sns
 
-# seaborn's "colorblind" palette: distinguishable with the common colour-vision
-# deficiencies.
+# seaborn's "colorblind" palette: told apart with the common colour-vision deficiencies
 PALETTE: tuple[str, ...] = tuple(sns.color_palette("colorblind", 10).as_hex())
 LANGUAGE_COLORS: dict[str, str] = {
     "zho_Hans": PALETTE[0],

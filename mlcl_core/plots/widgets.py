@@ -71,8 +71,7 @@ def show(explorer: widgets.Box) -> None:
         display(explorer)
 
 
-# ------------------------------------------------------------------ chapter 1:
-# sentences
+# ----------------------------------------------------------- chapter 1: sentences
 def sentence_player(
     table: pd.DataFrame,
     audio: pd.DataFrame,
@@ -136,8 +135,7 @@ def sentence_player(
     return widgets.VBox([picker, out])
 
 
-# ------------------------------------------------------------------ chapter 4: results
-# store
+# ------------------------------------------------------- chapter 4: results store
 def run_view(
     preds: pd.DataFrame, lang: str, labels: Sequence[str] | None = None
 ) -> tuple[str, plt.Figure]:
@@ -237,8 +235,7 @@ def results_explorer(
     )
 
 
-# ------------------------------------------------------------------ chapter 3:
-# temperature
+# --------------------------------------------------------- chapter 3: temperature
 def tau_view(
     pos_sim: float, neg_sims: Sequence[float], tau: float, taus: Sequence[float]
 ) -> tuple[str, plt.Figure]:
