@@ -88,8 +88,7 @@ const one = i => new Promise(resolve => {
 Promise.all(images.map(one)).then(done);
 """
 
-# Tables whose right edge passes the article's (cut off or scrolled sideways for the
-# reader).
+# Tables whose right edge passes the article's: cut off, or scrolled sideways.
 WIDE_TABLES_JS = """
 const article = document.querySelector('article') || document.body;
 const right = article.getBoundingClientRect().right;
