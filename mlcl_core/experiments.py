@@ -314,7 +314,7 @@ def format_table(summary: pd.DataFrame, languages: Sequence[str], names: dict[st
     from mlcl_core.corpora import LANGUAGE_NAMES
 
     names = names or SYSTEM_NAMES
-    out = pd.DataFrame(index=[names.get(s, s) for s in summary.index])
+    out = pd.DataFrame(index=pd.Index([names.get(s, s) for s in summary.index], name="system"))
     for col, scale, digits in [*[(lang, 100.0, 1) for lang in languages], ("G", 1.0, 4), ("M", 1.0, 4)]:
         cells = []
         for _, r in summary.iterrows():
@@ -478,10 +478,12 @@ REFERENCE_ROWS["flores200"] = REFERENCE_ROWS["sib200"][-2:]
 
 
 def reference_table(corpus: str) -> pd.DataFrame:
-    """The published rows for ``corpus`` (accuracies as fractions, like ours)."""
+    """The published rows for ``corpus`` (accuracies as fractions, like ours), labelled by
+    (source, system)."""
     rows = [{"source": src, "system": name, "zho_Hans": zh / 100, "bod_Tibt": bo / 100, "mya_Mymr": my / 100,
              "G": g, "M": m} for src, name, zh, bo, my, g, m in REFERENCE_ROWS.get(corpus, [])]
-    return pd.DataFrame(rows, columns=["source", "system", "zho_Hans", "bod_Tibt", "mya_Mymr", "G", "M"])
+    table = pd.DataFrame(rows, columns=["source", "system", "zho_Hans", "bod_Tibt", "mya_Mymr", "G", "M"])
+    return table.set_index(["source", "system"])
 
 
 def _inside(value: float, low: float, high: float) -> str:
@@ -520,8 +522,8 @@ def comparison_prose(summary: pd.DataFrame, corpus: str, languages: Sequence[str
     else:
         row = summary.loc["mlcl"] if "mlcl" in summary.index else summary.loc[best]
         who = "MLCL" if "mlcl" in summary.index else names.get(best, best)
-        for _, ref in refs.iterrows():
-            lines.append(f"{ref['source']}, {ref['system']}: M {ref['M']:.3f} "
+        for (source, system), ref in refs.iterrows():
+            lines.append(f"{source}, {system}: M {ref['M']:.3f} "
                          f"({_inside(ref['M'], row['M_low'], row['M_high'])} {who}'s M interval "
                          f"[{row['M_low']:.3f}, {row['M_high']:.3f}]), G {ref['G']:.3f} "
                          f"({_inside(ref['G'], row['G_low'], row['G_high'])} {who}'s G interval "
