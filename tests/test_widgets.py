@@ -58,53 +58,61 @@ def test_sentence_player_rejects_a_language_without_text(corpus_and_audio):
 
 
 def _store(tmp_path):
-    """Two systems (two seeds of MLCL) as JSON records, in the results store's
-    layout."""
+    """Two systems as JSON records in the results store's layout: MLCL with two seeds
+    and a search trial beside seed 0's table run."""
     folder = tmp_path / "exp"
     folder.mkdir()
     y = [0, 1, 2, 0, 1, 2]
-    runs = {
-        ("mlcl", 0): [0, 1, 2, 0, 1, 1],
-        ("mlcl", 1): [0, 0, 0, 0, 0, 0],
-        ("combined", 0): [2, 1, 0, 0, 1, 2],
-    }
-    for (system, seed), y_hat in runs.items():
+    runs = [
+        ("mlcl", 0, "mlcl-s0", [0, 1, 2, 0, 1, 1]),
+        ("mlcl", 0, "mlcl-s0-trial", [1, 1, 1, 1, 1, 1]),
+        ("mlcl", 1, "mlcl-s1", [0, 0, 0, 0, 0, 0]),
+        ("combined", 0, "combined-s0", [2, 1, 0, 0, 1, 2]),
+    ]
+    for system, seed, rid, y_hat in runs:
         preds = [
             {"id": f"s{i}", "lang": LANGS[i % 2], "y": y[i], "y_hat": y_hat[i]}
             for i in range(6)
         ]
-        record = {
-            "run_id": f"{system}-s{seed}",
-            "system": system,
-            "seed": seed,
-            "predictions": preds,
-        }
-        (folder / f"{system}-s{seed}.json").write_text(json.dumps(record))
-    return runs, y
+        record = {"run_id": rid, "system": system, "seed": seed, "predictions": preds}
+        (folder / f"{rid}.json").write_text(json.dumps(record))
+
+
+def _controls(box):
+    return box.children[0].children, box.children[1].children
 
 
 def test_results_explorer_shows_the_chosen_run(tmp_path):
-    runs, y = _store(tmp_path)
-    box = w.results_explorer(tmp_path, "exp", labels=["a", "b", "c"])
-    (system, seed, lang), (text, image) = (
-        box.children[0].children,
-        box.children[1].children,
+    _store(tmp_path)
+    table_runs = ["mlcl-s0", "mlcl-s1", "combined-s0"]
+    box = w.results_explorer(
+        tmp_path, "exp", labels=["a", "b", "c"], run_ids=table_runs
     )
-    assert (system.value, seed.value, lang.value) == ("mlcl", 0, "zho_Hans")
-    assert list(seed.options) == [0, 1]
+    (system, seed, lang), (text, image) = _controls(box)
+    assert (system.value, seed.value, lang.value) == ("mlcl", "mlcl-s0", "zho_Hans")
+    assert [label for label, _ in seed.options] == ["0", "1"]
     # mlcl seed 0: zho rows 0, 2, 4 all right; bod rows 1, 3, 5: 1 of 3 wrong
     assert "Chinese</b> 1.000" in text.value and "Tibetan</b> 0.667" in text.value
     first = image.value
     assert first[:8] == b"\x89PNG\r\n\x1a\n"
-    seed.value = 1  # predicts class 0 everywhere: zho has y = 0, 2, 1 -> 1/3
+    seed.value = "mlcl-s1"  # predicts class 0 everywhere: zho has y = 0, 2, 1 -> 1/3
     assert "seed 1" in text.value and "Chinese</b> 0.333" in text.value
     assert image.value != first
     zho = image.value
     lang.value = "bod_Tibt"
     assert image.value != zho  # the other language's confusion matrix
     system.value = "combined"
-    assert list(seed.options) == [0] and seed.value == 0
+    assert seed.options == (("0", "combined-s0"),)
     assert "BERT-Combined, seed 0" in text.value
+
+
+def test_results_explorer_tells_runs_of_one_seed_apart(tmp_path):
+    _store(tmp_path)
+    (system, seed, lang), (text, _) = _controls(w.results_explorer(tmp_path, "exp"))
+    labels = [label for label, _ in seed.options]
+    assert labels == ["0 (mlcl-s0)", "0 (mlcl-s0-trial)", "1"]
+    seed.value = "mlcl-s0-trial"  # predicts 1 everywhere: zho y = 0, 2, 1 -> 1/3
+    assert "seed 0 (mlcl-s0-trial)" in text.value and "Chinese</b> 0.333" in text.value
 
 
 def test_results_explorer_needs_stored_runs(tmp_path):

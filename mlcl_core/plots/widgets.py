@@ -178,13 +178,28 @@ def run_view(
     return text, fig
 
 
+def _run_options(preds: pd.DataFrame, system: str) -> list[tuple[str, str]]:
+    """(label, run_id) of ``system``'s runs by seed; the label adds the run id where a
+    seed has several runs (the search stores its trials beside the table's runs)."""
+    runs = preds.loc[preds["system"] == system, ["seed", "run_id"]].drop_duplicates()
+    runs = runs.sort_values(["seed", "run_id"])
+    several = runs["seed"].duplicated(keep=False)
+    return [
+        (f"{seed} ({rid})" if many else str(seed), rid)
+        for seed, rid, many in zip(runs["seed"], runs["run_id"], several)
+    ]
+
+
 def results_explorer(
-    results_dir: str | Path, experiment: str, labels: Sequence[str] | None = None
+    results_dir: str | Path,
+    experiment: str,
+    labels: Sequence[str] | None = None,
+    run_ids: Sequence[str] | None = None,
 ) -> widgets.VBox:
-    """Pick a system, a seed and a language from the stored runs of ``experiment``; see
-    that run's accuracies, G, M and the language's confusion matrix (``labels``: class
-    names)."""
-    preds = load_predictions(results_dir, experiment)
+    """Pick a system, a seed and a language from the stored runs of ``experiment``
+    (``run_ids``: only those, e.g. a table's); see that run's accuracies, G, M and the
+    language's confusion matrix (``labels``: the class names)."""
+    preds = load_predictions(results_dir, experiment, run_ids)
     if preds.empty:
         raise ValueError(
             f"no stored runs in {Path(results_dir) / experiment}: run chapter 4 first"
@@ -192,7 +207,7 @@ def results_explorer(
     systems = list(dict.fromkeys(preds["system"]))
     system = widgets.Dropdown(
         options=[(SYSTEM_NAMES.get(s, s), s) for s in systems],
-        value=systems[-1] if "mlcl" not in systems else "mlcl",
+        value="mlcl" if "mlcl" in systems else systems[-1],
         description="system",
     )
     seed = widgets.Dropdown(description="seed")
@@ -202,29 +217,19 @@ def results_explorer(
     )
     text, image = widgets.HTML(), widgets.Image(format="png")
 
-    def seeds_of(name: str) -> list[int]:
-        return sorted(
-            int(s) for s in preds.loc[preds["system"] == name, "seed"].unique()
-        )
-
     def redraw(_change=None) -> None:
         if seed.value is None:
             return
-        run = preds[(preds["system"] == system.value) & (preds["seed"] == seed.value)]
+        run = preds[preds["run_id"] == seed.value]
         line, fig = run_view(run, lang.value, labels)
-        text.value = (
-            f"<p>{html.escape(SYSTEM_NAMES.get(system.value, system.value))}, seed "
-            f"{seed.value}: {line}</p>"
-        )
+        name = SYSTEM_NAMES.get(system.value, system.value)
+        text.value = f"<p>{html.escape(name)}, seed {seed.label}: {line}</p>"
         image.value = figure_png(fig)
 
     def new_system(_change=None) -> None:
-        options = seeds_of(system.value)
-        seed.value = (
-            None  # so that setting the options never redraws a run that is not there
-        )
-        seed.options = options
-        seed.value = options[0]
+        seed.value = None  # setting the options must not redraw a run of another system
+        seed.options = _run_options(preds, system.value)
+        seed.index = 0
 
     seed.observe(redraw, names="value")
     lang.observe(redraw, names="value")
