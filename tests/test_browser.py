@@ -260,6 +260,30 @@ def test_redirects_lead_to_built_pages():
     assert all(t.is_file() for t in targets.values()), targets
 
 
+# Attributes that make a browser fetch something as the page loads (links to follow are
+# fine: a reader clicks those when online).
+FETCHED = re.compile(
+    r"<(?:script|img|audio|video|source|iframe|embed)\b[^>]*\ssrc=[\"'](https?:)?//"
+    r"|<link\b[^>]*rel=[\"'](?:stylesheet|preload|icon)[^>]*href=[\"'](https?:)?//"
+    r"|url\([\"']?(https?:)?//",
+    re.IGNORECASE,
+)
+
+
+def test_pages_fetch_nothing_from_the_network():
+    """No page loads a script, style, font, image or clip from another host."""
+    if not SITE.is_dir():
+        pytest.skip(f"no built book at {SITE}: run `make book` first")
+    files = [SITE / p for p in _site_pages()] + list((SITE / "_static").rglob("*.css"))
+    remote = {}
+    for path in files:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        hits = [m.group(0)[:80] for m in FETCHED.finditer(text)]
+        if hits:
+            remote[str(path.relative_to(SITE))] = hits
+    assert not remote, f"resources from the network: {remote}"
+
+
 def test_no_console_errors(visits):
     errors = {
         p: [e["message"][:300] for e in v["console"]]
