@@ -1,10 +1,11 @@
 """Serve MathJax from the built book itself, so equations render without a network.
 
-MathJax 2.7 comes from the pinned ``jupyter-server-mathjax`` package (MathJax files
-under Apache-2.0, the package BSD-3-Clause); after an HTML build its files are copied to
+MathJax 3.2.2 comes from the pinned ``django-static-mathjax`` package (a plain copy of
+MathJax's release files, Apache-2.0; the package needs no Django to install or to be
+read from). After an HTML build its ``es5`` tree (the ``tex-mml-chtml`` bundle, the
+CHTML fonts and the components MathJax loads on demand) is copied to
 ``_static/mathjax``, where ``mathjax_path`` in ``_config.yml`` points. Sphinx's default
-is a CDN, which leaves every equation as raw ``\\(...\\)`` text for a reader who is
-offline.
+is a CDN, which leaves every equation as raw ``\\(...\\)`` text for a reader offline.
 """
 
 from __future__ import annotations
@@ -16,43 +17,44 @@ from sphinx.application import Sphinx
 from sphinx.errors import ExtensionError
 
 TARGET = "mathjax"  # under _static/
+BUNDLE = "tex-mml-chtml.js"  # Sphinx's default MathJax 3 bundle, served locally
 
 
 def mathjax_source() -> Path:
-    """The MathJax 2 tree shipped by jupyter-server-mathjax (holds MathJax.js)."""
-    import jupyter_server_mathjax
+    """The MathJax 3 ``es5`` tree shipped by django-static-mathjax."""
+    import mathjax
 
-    source = Path(jupyter_server_mathjax.__file__).parent / "static"
-    if not (source / "MathJax.js").is_file():
+    source = Path(mathjax.__file__).parent / "static" / "mathjax" / "es5"
+    if not (source / BUNDLE).is_file():
         raise ExtensionError(
-            f"no MathJax.js under {source}: reinstall jupyter-server-mathjax"
+            f"no {BUNDLE} under {source}: reinstall django-static-mathjax"
         )
     return source
 
 
 def check_path(app: Sphinx, config) -> None:
-    """Refuse a CDN ``mathjax_path``: it is what made the pages depend on the
-    network."""
-    if "://" in config.mathjax_path or not config.mathjax_path.startswith(f"{TARGET}/"):
+    """Refuse a CDN ``mathjax_path``: that made the pages depend on the network."""
+    if config.mathjax_path != f"{TARGET}/{BUNDLE}":
         raise ExtensionError(
-            f"mathjax_path must point into _static/{TARGET}/, "
+            f"mathjax_path must be {TARGET}/{BUNDLE} (served from _static), "
             f"got {config.mathjax_path!r}"
         )
-    # fail at the start of the build, not after executing every chapter
-    mathjax_source()
+    mathjax_source()  # fail before executing the chapters, not after
+
+
+def _other_bundles(folder: str, names: list[str]) -> list[str]:
+    """At the top of es5/, the other combined bundles (SVG output, ...): not needed."""
+    if Path(folder).name != "es5":
+        return []
+    return [n for n in names if n.endswith(".js") and n != BUNDLE]
 
 
 def copy_mathjax(app: Sphinx, exception: Exception | None) -> None:
     """After a successful HTML build, copy MathJax into ``<outdir>/_static/mathjax``."""
     if exception is not None or app.builder.format != "html":
         return
-    # localization/ holds translations of MathJax's menu; the book is English.
-    shutil.copytree(
-        mathjax_source(),
-        Path(app.outdir) / "_static" / TARGET,
-        dirs_exist_ok=True,
-        ignore=shutil.ignore_patterns("localization", "*.md"),
-    )
+    target = Path(app.outdir) / "_static" / TARGET
+    shutil.copytree(mathjax_source(), target, dirs_exist_ok=True, ignore=_other_bundles)
 
 
 def setup(app: Sphinx) -> dict:

@@ -36,10 +36,6 @@ REDIRECT = re.compile(
 HARMLESS = (
     # browsers ask every site for /favicon.ico; the book has none
     re.compile(r"/favicon\.ico - Failed to load resource"),
-    # MathJax 2 measures fonts with a blank @font-face (src: about:blank), which Chrome
-    # reports as a blocked cross-origin font; the STIX-Web fonts themselves load
-    re.compile(r"Access to font at 'about:blank'"),
-    re.compile(r"^about:blank - Failed to load resource"),
 )
 
 pytestmark = pytest.mark.browser
