@@ -191,7 +191,8 @@ def driver():
 def _screenshot(browser, path: Path) -> None:
     """The whole page, not only the first screen (Chrome DevTools protocol)."""
     size = browser.execute_script(
-        "const e = document.documentElement; return [e.scrollWidth, e.scrollHeight];"
+        "window.scrollTo(0, 0); const e = document.documentElement;"
+        " return [e.clientWidth, e.scrollHeight];"
     )
     shot = browser.execute_cdp_cmd(
         "Page.captureScreenshot",
@@ -221,6 +222,9 @@ def visits(server, driver) -> dict[str, dict]:
         state["audio"] = driver.execute_async_script(AUDIO_JS)
         state["images"] = driver.execute_async_script(IMAGES_JS)
         state["wide_tables"] = driver.execute_script(WIDE_TABLES_JS)
+        state["sideways"] = driver.execute_script(
+            "const e = document.documentElement; return e.scrollWidth - e.clientWidth;"
+        )
         state["next"] = driver.execute_script(
             "const a = document.querySelector('a.right-next');"
             " return a ? a.href : null;"
@@ -326,6 +330,11 @@ def test_images_load(visits):
 def test_tables_fit_the_page(visits):
     bad = {p: v["wide_tables"] for p, v in visits.items() if v["wide_tables"]}
     assert not bad, f"tables wider than the page: {bad}"
+
+
+def test_pages_do_not_scroll_sideways(visits):
+    bad = {p: f"{v['sideways']} px" for p, v in visits.items() if v["sideways"] > 0}
+    assert not bad, f"pages wider than the window: {bad}"
 
 
 def test_next_links_reach_every_chapter(server, visits):
