@@ -408,10 +408,11 @@ def tpe_search(evaluate: Callable[[float, float, float], dict[str, float]], max_
 
 
 def trials_frame(trials: Any) -> pd.DataFrame:
-    """hyperopt trials as a table: trial, alpha, beta, tau, dev M, dev G, loss."""
+    """hyperopt trials as a table, one row per trial (its number as the row label): alpha,
+    beta, tau, dev M, dev G, loss."""
     rows = [{"trial": i, **{k: t["result"][k] for k in ("alpha", "beta", "tau", "M", "G", "loss")}}
             for i, t in enumerate(trials.trials) if t["result"].get("status") == "ok"]
-    return pd.DataFrame(rows, columns=["trial", "alpha", "beta", "tau", "M", "G", "loss"])
+    return pd.DataFrame(rows, columns=["trial", "alpha", "beta", "tau", "M", "G", "loss"]).set_index("trial")
 
 
 def load_trials(trials_path: str | Path) -> pd.DataFrame:
@@ -420,7 +421,7 @@ def load_trials(trials_path: str | Path) -> pd.DataFrame:
 
     path = Path(trials_path)
     if not path.is_file():
-        return pd.DataFrame(columns=["trial", "alpha", "beta", "tau", "M", "G", "loss"])
+        return pd.DataFrame(columns=["trial", "alpha", "beta", "tau", "M", "G", "loss"]).set_index("trial")
     return trials_frame(pickle.loads(path.read_bytes()))
 
 

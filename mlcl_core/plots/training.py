@@ -102,8 +102,8 @@ def plot_trials(trials: pd.DataFrame):
     if trials.empty:
         raise ValueError("no trials to plot")
     fig, (ax_obj, ax_ab) = plt.subplots(1, 2, figsize=(9, 3.4))
-    ax_obj.plot(trials["trial"], trials["loss"], "o", label="trial")
-    ax_obj.plot(trials["trial"], trials["loss"].cummin(), "-", label="best so far")
+    ax_obj.plot(trials.index, trials["loss"], "o", label="trial")
+    ax_obj.plot(trials.index, trials["loss"].cummin(), "-", label="best so far")
     ax_obj.set(xlabel="trial", ylabel="(1 - M) + G on dev", title="objective")
     ax_obj.legend(fontsize=7)
     sc = ax_ab.scatter(trials["alpha"], trials["beta"], c=trials["loss"], cmap="viridis_r")
