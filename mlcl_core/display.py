@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import html
 import os
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import pandas as pd
 
@@ -72,7 +73,7 @@ def table_html(
         f"<tr><th>{html.escape(str(i))}</th>"
         + "".join(f"<td>{cell(v)}</td>" for v in row)
         + "</tr>"
-        for i, row in zip(table.index, table.itertuples(index=False))
+        for i, row in zip(table.index, table.itertuples(index=False), strict=True)
     )
     name = html.escape(
         index_name if index_name is not None else str(table.index.name or "")

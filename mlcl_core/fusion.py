@@ -1,18 +1,20 @@
-"""CM-BERT masked multimodal attention (Yang et al. 2020), with audio aligned to text tokens.
+"""CM-BERT masked multimodal attention (Yang et al. 2020), with audio aligned to text
+tokens.
 
-CM-BERT needs one audio vector per text token; it got them from forced alignment (audio frames
-averaged per word). Synthesised speech has no alignment, so it is built here in one of two ways
-(``FusionConfig.align``):
+CM-BERT needs one audio vector per text token; it got them from forced alignment (audio
+frames averaged per word). Synthesised speech has no alignment, so it is built here in
+one of two ways (``FusionConfig.align``):
 
 * ``cross_attention``: every text token attends over the audio frames (learned);
-* ``segments``: the frames are cut into as many contiguous, equal segments as the sentence has
-  word tokens, and each segment is averaged (parameter-free ablation).
+* ``segments``: the frames are cut into as many contiguous, equal segments as the
+  sentence has word tokens, and each segment is averaged (parameter-free ablation).
 
-The audio vector is zero at [SEP] and padding. CM-BERT also gives [CLS] zero audio, but then the
-[CLS] row of the attention below ignores the audio, and so does the [CLS] output that is
-classified: audio would only shape the other tokens. With ``FusionConfig.cls_audio`` (default)
-[CLS] gets the whole clip instead (its cross-attention over all frames, or the mean of all
-frames); ``cls_audio=False`` is CM-BERT's literal zero. Then::
+The audio vector is zero at [SEP] and padding. CM-BERT also gives [CLS] zero audio, but
+then the [CLS] row of the attention below ignores the audio, and so does the [CLS]
+output that is
+classified: audio would only shape the other tokens. With ``FusionConfig.cls_audio``
+(default) [CLS] gets the whole clip instead (its cross-attention over all frames, or the
+mean of all frames); ``cls_audio=False`` is CM-BERT's literal zero. Then::
 
     Xt' = P_t X_t / sqrt(||P_t X_t||)        P_t: bias-free 1x1 projection, width 30
     Xa' = P_a X_a                            P_a: bias-free 1x1 projection, width 30
@@ -21,9 +23,10 @@ frames); ``cls_audio=False`` is CM-BERT's literal zero. Then::
     W_m = softmax_rows(W_f - 10000 on padded rows and columns), then dropout
     Y = LayerNorm(Dropout(Linear(W_m X_t + X_t)))
 
-The norm in the text scaling is the Frobenius norm of one sentence's projected unpadded tokens:
-per sentence, so that a sentence's output never depends on its batch-mates or its padding.
-"""
+The norm in the text scaling is the Frobenius norm of one sentence's projected unpadded
+tokens:
+per sentence, so that a sentence's output never depends on its batch-mates or its
+padding."""
 
 from __future__ import annotations
 
@@ -32,11 +35,13 @@ from torch import nn
 
 from mlcl_core.config import FusionConfig
 
-NEG = -10000.0  # CM-BERT's additive mask: exp(-10000) underflows to exactly 0 in float32
+# CM-BERT's additive mask: exp(-10000) underflows to exactly 0 in float32
+NEG = -10000.0
 
 
 def word_token_mask(text_mask: torch.Tensor) -> torch.Tensor:
-    """(B, L) bool: the real tokens other than [CLS] (first) and [SEP] (last real token)."""
+    """(B, L) bool: the real tokens other than [CLS] (first) and [SEP] (last real
+    token)."""
     mask = text_mask.bool()
     n_real = mask.sum(-1, keepdim=True)  # (B, 1)
     pos = torch.arange(mask.shape[1], device=mask.device).unsqueeze(0)  # (1, L)
@@ -44,16 +49,18 @@ def word_token_mask(text_mask: torch.Tensor) -> torch.Tensor:
 
 
 def segment_weights(word_mask: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
-    """(B, L, T) averaging weights: word token p of m gets frames [(p-1)T/m, pT/m) of the T real frames.
+    """(B, L, T) averaging weights: word token p of m gets frames [(p-1)T/m, pT/m) of
+    the T real frames.
 
-    Every word token gets at least one frame (segments overlap when T < m); rows of non-word
-    tokens and sentences without audio are zero.
-    """
+    Every word token gets at least one frame (segments overlap when T < m); rows of
+    non-word tokens and sentences without audio are zero."""
     n_frames = frame_mask.sum(-1, keepdim=True).float()  # (B, 1)
     n_words = word_mask.sum(-1, keepdim=True).clamp(min=1).float()  # (B, 1)
-    rank = (word_mask.cumsum(-1) - 1).float()  # (B, L): 0-based index of each word token
+    # (B, L): 0-based index of each word token
+    rank = (word_mask.cumsum(-1) - 1).float()
     start = torch.floor(rank * n_frames / n_words)  # (B, L)
-    end = torch.maximum(torch.floor((rank + 1) * n_frames / n_words), start + 1)  # (B, L)
+    # (B, L)
+    end = torch.maximum(torch.floor((rank + 1) * n_frames / n_words), start + 1)
     idx = torch.arange(frame_mask.shape[1], device=frame_mask.device).float()  # (T,)
     w = (idx >= start.unsqueeze(-1)) & (idx < end.unsqueeze(-1))  # (B, L, T)
     w = w & word_mask.unsqueeze(-1) & frame_mask.bool().unsqueeze(1)
@@ -62,7 +69,8 @@ def segment_weights(word_mask: torch.Tensor, frame_mask: torch.Tensor) -> torch.
 
 
 class TokenAudioAligner(nn.Module):
-    """One audio vector per text token: cross-attention from tokens to frames, or segment means.
+    """One audio vector per text token: cross-attention from tokens to frames, or
+    segment means.
 
     Args:
         text_dim: width of the text token states (queries).
@@ -72,21 +80,38 @@ class TokenAudioAligner(nn.Module):
         cls_audio: [CLS] gets the whole clip's audio (else zero, as in CM-BERT).
     """
 
-    def __init__(self, text_dim: int, audio_dim: int, align: str, heads: int, cls_audio: bool = True) -> None:
+    def __init__(
+        self,
+        text_dim: int,
+        audio_dim: int,
+        align: str,
+        heads: int,
+        cls_audio: bool = True,
+    ) -> None:
         super().__init__()
         self.cls_audio = cls_audio
         if align not in ("cross_attention", "segments"):
-            raise ValueError(f"unknown align {align!r}; known: cross_attention, segments")
+            raise ValueError(
+                f"unknown align {align!r}; known: cross_attention, segments"
+            )
         self.align = align
         if align == "cross_attention":
             if audio_dim % heads:
-                raise ValueError(f"audio width {audio_dim} is not divisible by align_heads={heads}")
+                raise ValueError(
+                    f"audio width {audio_dim} is not divisible by align_heads={heads}"
+                )
             self.query = nn.Linear(text_dim, audio_dim)
             self.attn = nn.MultiheadAttention(audio_dim, heads, batch_first=True)
 
-    def forward(self, text_states: torch.Tensor, text_mask: torch.Tensor, frames: torch.Tensor,
-                frame_mask: torch.Tensor) -> torch.Tensor:
-        """(B, L, Da) audio per token, zero at [SEP], padding (and [CLS] unless ``cls_audio``)."""
+    def forward(
+        self,
+        text_states: torch.Tensor,
+        text_mask: torch.Tensor,
+        frames: torch.Tensor,
+        frame_mask: torch.Tensor,
+    ) -> torch.Tensor:
+        """(B, L, Da) audio per token, zero at [SEP], padding (and [CLS] unless
+        ``cls_audio``)."""
         words = word_token_mask(text_mask)  # (B, L)
         frame_mask = frame_mask.bool()
         cls = torch.zeros_like(words)
@@ -94,26 +119,38 @@ class TokenAudioAligner(nn.Module):
         cls &= text_mask[:, :1].bool()
         if self.align == "segments":
             w = segment_weights(words, frame_mask)  # (B, L, T)
-            clip_mean = frame_mask.float() / frame_mask.sum(-1, keepdim=True).clamp(min=1)  # (B, T)
+            # (B, T)
+            clip_mean = frame_mask.float() / frame_mask.sum(-1, keepdim=True).clamp(
+                min=1
+            )
             w = torch.where(cls.unsqueeze(-1), clip_mean.unsqueeze(1), w)
             return w.to(frames.dtype) @ frames  # (B, L, Da)
         has_audio = frame_mask.any(-1)  # (B,)
-        # A clip without frames would make every key masked (NaN softmax): unmask one, zero it below.
+        # A clip without frames would make every key masked (NaN softmax): unmask one,
+        # zero it below.
         keys_ok = frame_mask.clone()
         keys_ok[:, 0] |= ~has_audio
-        audio, _ = self.attn(self.query(text_states), frames, frames, key_padding_mask=~keys_ok,
-                             need_weights=False)  # (B, L, Da)
+        # (B, L, Da)
+        audio, _ = self.attn(
+            self.query(text_states),
+            frames,
+            frames,
+            key_padding_mask=~keys_ok,
+            need_weights=False,
+        )
         keep = (words | cls) & has_audio.unsqueeze(-1)  # (B, L)
         return audio * keep.unsqueeze(-1).to(audio.dtype)
 
 
 class CMBertFusion(nn.Module):
-    """CM-BERT masked multimodal attention over text tokens, with audio aligned to the tokens.
+    """CM-BERT masked multimodal attention over text tokens, with audio aligned to the
+    tokens.
 
     Args:
         text_dim: width Dt of the text token states (the output has this width too).
         audio_dim: width Da of the audio encoder's frames.
-        cfg: :class:`mlcl_core.config.FusionConfig` (projection width, dropout, alignment).
+        cfg: :class:`mlcl_core.config.FusionConfig` (projection width, dropout,
+        alignment).
     """
 
     def __init__(self, text_dim: int, audio_dim: int, cfg: FusionConfig) -> None:
@@ -121,7 +158,9 @@ class CMBertFusion(nn.Module):
         if cfg.kind != "cmbert":
             raise ValueError(f"unknown fusion {cfg.kind!r}; only cmbert is implemented")
         self.cfg = cfg
-        self.aligner = TokenAudioAligner(text_dim, audio_dim, cfg.align, cfg.align_heads, cfg.cls_audio)
+        self.aligner = TokenAudioAligner(
+            text_dim, audio_dim, cfg.align, cfg.align_heads, cfg.cls_audio
+        )
         self.text_proj = nn.Linear(text_dim, cfg.width, bias=False)
         self.audio_proj = nn.Linear(audio_dim, cfg.width, bias=False)
         self.w_t = nn.Parameter(torch.tensor(1.0))
@@ -132,11 +171,15 @@ class CMBertFusion(nn.Module):
         self.out_dropout = nn.Dropout(cfg.dropout)
         self.norm = nn.LayerNorm(text_dim)
 
-    def attention(self, text_states: torch.Tensor, text_mask: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
-        """(B, L, L) masked multimodal attention matrix W_m (rows sum to 1; before dropout)."""
+    def attention(
+        self, text_states: torch.Tensor, text_mask: torch.Tensor, audio: torch.Tensor
+    ) -> torch.Tensor:
+        """(B, L, L) masked multimodal attention matrix W_m (rows sum to 1; before
+        dropout)."""
         mask = text_mask.to(text_states.dtype)  # (B, L)
         xt = self.text_proj(text_states) * mask.unsqueeze(-1)  # (B, L, W)
-        norm = xt.flatten(1).norm(dim=-1).clamp(min=1e-6)  # (B,) over the sentence's real tokens
+        # (B,) over the sentence's real tokens
+        norm = xt.flatten(1).norm(dim=-1).clamp(min=1e-6)
         xt = xt / norm.sqrt().view(-1, 1, 1)
         xa = self.audio_proj(audio)  # (B, L, W)
         alpha_t = torch.relu(xt @ xt.transpose(1, 2))  # (B, L, L)
@@ -146,8 +189,13 @@ class CMBertFusion(nn.Module):
         w_f = w_f + NEG * pad.unsqueeze(1) + NEG * pad.unsqueeze(2)
         return torch.softmax(w_f, dim=-1)
 
-    def forward(self, text_states: torch.Tensor, text_mask: torch.Tensor, frames: torch.Tensor,
-                frame_mask: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self,
+        text_states: torch.Tensor,
+        text_mask: torch.Tensor,
+        frames: torch.Tensor,
+        frame_mask: torch.Tensor,
+    ) -> torch.Tensor:
         """Fuse audio into the text tokens.
 
         Args:
@@ -160,6 +208,7 @@ class CMBertFusion(nn.Module):
             fused: (B, L, Dt); classify from ``fused[:, 0]`` ([CLS]).
         """
         audio = self.aligner(text_states, text_mask, frames, frame_mask)  # (B, L, Da)
-        w_m = self.attn_dropout(self.attention(text_states, text_mask, audio))  # (B, L, L)
+        # (B, L, L)
+        w_m = self.attn_dropout(self.attention(text_states, text_mask, audio))
         x_att = w_m @ text_states  # (B, L, Dt)
         return self.norm(self.out_dropout(self.out(x_att + text_states)))  # (B, L, Dt)

@@ -1,10 +1,13 @@
-"""Contrastive losses of MLCL: NT-Xent, and its two uses LCL (languages) and MCL (modalities).
+"""Contrastive losses of MLCL: NT-Xent, and its two uses LCL (languages) and MCL
+(modalities).
 
 NT-Xent (paper eqs 5-6 and 8-9): for two views ``a`` and ``b`` of the same N sentences,
-each of the 2N embeddings is an anchor whose positive is its partner (``a_i`` <-> ``b_i``) and
-whose denominator runs over the other 2N - 1 candidates of the batch (every embedding except
-itself). Similarities are dot products of L2-normalised vectors (cosine) divided by ``tau``.
-The loss is the mean over the 2N anchors, hence symmetric: ``nt_xent(a, b) == nt_xent(b, a)``.
+each of the 2N embeddings is an anchor whose positive is its partner (``a_i`` <->
+``b_i``) and whose denominator runs over the other 2N - 1 candidates of the batch (every
+embedding except itself). Similarities are dot products of L2-normalised vectors
+(cosine) divided by ``tau``.
+The loss is the mean over the 2N anchors, hence symmetric: ``nt_xent(a, b) == nt_xent(b,
+a)``.
 
 With K languages in a batch (paper: K = 2):
 
@@ -12,11 +15,11 @@ With K languages in a batch (paper: K = 2):
   ``nt_xent(text_x, text_y) + nt_xent(speech_x, speech_y)``;
 * MCL (eq. 10) = 2 * mean over the K languages x of ``nt_xent(speech_x, text_x)``.
 
-Choice (documented in chapter 3): both losses stay on the scale of the paper's *sum of two*
-NT-Xent terms, and equal eqs 7 and 10 exactly for K = 2. For K = 3 a plain sum would triple
-LCL (3 pairs) and make MCL 1.5 times larger, so the weights alpha and beta tuned for one K
-would mean something else for another; averaging over pairs/languages keeps them comparable.
-"""
+Choice (documented in chapter 3): both losses stay on the scale of the paper's *sum of
+two* NT-Xent terms, and equal eqs 7 and 10 exactly for K = 2. For K = 3 a plain sum
+would triple LCL (3 pairs) and make MCL 1.5 times larger, so the weights alpha and beta
+tuned for one K would mean something else for another; averaging over pairs/languages
+keeps them comparable."""
 
 from __future__ import annotations
 
@@ -40,18 +43,24 @@ def nt_xent(a: torch.Tensor, b: torch.Tensor, tau: float) -> torch.Tensor:
         tau: temperature (> 0).
 
     Returns:
-        Scalar: mean over the 2N anchors of ``-log softmax`` of the positive among the other
-        2N - 1 candidates.
+        Scalar: mean over the 2N anchors of ``-log softmax`` of the positive among the
+        other 2N - 1 candidates.
     """
     _check_tau(tau)
     if a.ndim != 2 or a.shape != b.shape:
-        raise ValueError(f"nt_xent needs two (N, P) tensors of equal shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+        raise ValueError(
+            f"nt_xent needs two (N, P) tensors of equal shape, got {tuple(a.shape)} "
+            f"and {tuple(b.shape)}"
+        )
     n = a.shape[0]
     if n < 2:
-        raise ValueError(f"nt_xent needs N >= 2 pairs (one pair has no negatives), got N={n}")
+        raise ValueError(
+            f"nt_xent needs N >= 2 pairs (one pair has no negatives), got N={n}"
+        )
     z = F.normalize(torch.cat([a, b], dim=0), dim=-1)  # (2N, P)
     sim = z @ z.T / tau  # (2N, 2N)
-    # An anchor is never its own candidate: -inf removes it from the softmax denominator.
+    # An anchor is never its own candidate: -inf removes it from the softmax
+    # denominator.
     self_mask = torch.eye(2 * n, dtype=torch.bool, device=z.device)
     sim = sim.masked_fill(self_mask, float("-inf"))
     idx = torch.arange(n, device=z.device)
@@ -61,8 +70,10 @@ def nt_xent(a: torch.Tensor, b: torch.Tensor, tau: float) -> torch.Tensor:
 
 def _check_views(text_emb: torch.Tensor, speech_emb: torch.Tensor) -> None:
     if text_emb.ndim != 3 or text_emb.shape != speech_emb.shape:
-        raise ValueError("text_emb and speech_emb must both be (K, N, P) with equal shapes, "
-                         f"got {tuple(text_emb.shape)} and {tuple(speech_emb.shape)}")
+        raise ValueError(
+            "text_emb and speech_emb must both be (K, N, P) with equal shapes, "
+            f"got {tuple(text_emb.shape)} and {tuple(speech_emb.shape)}"
+        )
 
 
 def language_pairs(num_languages: int) -> list[tuple[int, int]]:
@@ -70,11 +81,15 @@ def language_pairs(num_languages: int) -> list[tuple[int, int]]:
     return list(combinations(range(num_languages), 2))
 
 
-def lcl_loss(text_emb: torch.Tensor, speech_emb: torch.Tensor, tau: float) -> torch.Tensor:
-    """Language contrastive loss: same modality, two languages, every pair (paper eq. 7).
+def lcl_loss(
+    text_emb: torch.Tensor, speech_emb: torch.Tensor, tau: float
+) -> torch.Tensor:
+    """Language contrastive loss: same modality, two languages, every pair (paper eq.
+    7).
 
     Args:
-        text_emb: (K, N, P) text embeddings, row n of every language is the same sentence.
+        text_emb: (K, N, P) text embeddings, row n of every language is the same
+        sentence.
         speech_emb: (K, N, P) speech embeddings, aligned like ``text_emb``.
         tau: temperature.
 
@@ -87,13 +102,19 @@ def lcl_loss(text_emb: torch.Tensor, speech_emb: torch.Tensor, tau: float) -> to
     pairs = language_pairs(text_emb.shape[0])
     if not pairs:
         return (text_emb.sum() + speech_emb.sum()) * 0.0
-    terms = [nt_xent(text_emb[x], text_emb[y], tau) + nt_xent(speech_emb[x], speech_emb[y], tau)
-             for x, y in pairs]
+    terms = [
+        nt_xent(text_emb[x], text_emb[y], tau)
+        + nt_xent(speech_emb[x], speech_emb[y], tau)
+        for x, y in pairs
+    ]
     return torch.stack(terms).mean()
 
 
-def mcl_loss(text_emb: torch.Tensor, speech_emb: torch.Tensor, tau: float) -> torch.Tensor:
-    """Modality contrastive loss: same language, text vs speech, every language (paper eq. 10).
+def mcl_loss(
+    text_emb: torch.Tensor, speech_emb: torch.Tensor, tau: float
+) -> torch.Tensor:
+    """Modality contrastive loss: same language, text vs speech, every language (paper
+    eq. 10).
 
     Args:
         text_emb: (K, N, P) text embeddings.
@@ -101,8 +122,8 @@ def mcl_loss(text_emb: torch.Tensor, speech_emb: torch.Tensor, tau: float) -> to
         tau: temperature.
 
     Returns:
-        Scalar: 2 * mean over languages of NT-Xent(speech, text), i.e. the paper's sum of two
-        terms for K = 2.
+        Scalar: 2 * mean over languages of NT-Xent(speech, text), i.e. the paper's sum
+        of two terms for K = 2.
     """
     _check_tau(tau)
     _check_views(text_emb, speech_emb)
@@ -110,13 +131,15 @@ def mcl_loss(text_emb: torch.Tensor, speech_emb: torch.Tensor, tau: float) -> to
     return 2.0 * torch.stack(terms).mean()
 
 
-def anchor_gradients(pos_sim: float, neg_sims: torch.Tensor, tau: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def anchor_gradients(
+    pos_sim: float, neg_sims: torch.Tensor, tau: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One anchor's NT-Xent term and its gradients with respect to the similarities.
 
-    With ``p_k = softmax_k(s_k / tau)`` over the positive and the negatives,
-    ``loss = -log p_pos``, ``d loss / d s_pos = -(1 - p_pos) / tau`` and
-    ``d loss / d s_k = p_k / tau`` for each negative: a negative pushes back in proportion to
-    its softmax weight, so a small tau concentrates the push on the hardest negatives.
+    With ``p_k = softmax_k(s_k / tau)`` over the positive and the negatives, ``loss =
+    -log p_pos``, ``d loss / d s_pos = -(1 - p_pos) / tau`` and ``d loss / d s_k = p_k /
+    tau`` for each negative: a negative pushes back in proportion to its softmax weight,
+    so a small tau concentrates the push on the hardest negatives.
 
     Args:
         pos_sim: cosine similarity of the positive pair.
@@ -127,6 +150,7 @@ def anchor_gradients(pos_sim: float, neg_sims: torch.Tensor, tau: float) -> tupl
         ``(loss, grad_pos, grad_negs (M,))``.
     """
     _check_tau(tau)
-    s = torch.cat([torch.tensor([pos_sim], dtype=neg_sims.dtype), neg_sims]) / tau  # (1 + M,)
+    # (1 + M,)
+    s = torch.cat([torch.tensor([pos_sim], dtype=neg_sims.dtype), neg_sims]) / tau
     p = torch.softmax(s, dim=0)
     return -torch.log_softmax(s, dim=0)[0], -(1 - p[0]) / tau, p[1:] / tau

@@ -1,9 +1,11 @@
-"""Language-balance metrics: per-language accuracy, Gini G, mean M, bootstrap intervals, seeds.
+"""Language-balance metrics: per-language accuracy, Gini G, mean M, bootstrap intervals,
+seeds.
 
-G follows the paper's Algorithm 1 exactly (Lorenz curve of the sorted accuracies, trapezoids,
-``G = 1 - 2B``, no ``n/(n-1)`` correction), so it reproduces the printed G of every row of
-Tables 2, 4 and 5 and of all but one row of Table 3 (see ``tests/test_metrics.py``).
-For ``n`` languages the largest possible G is ``(n-1)/n`` (2/3 for three languages).
+G follows the paper's Algorithm 1 exactly (Lorenz curve of the sorted accuracies,
+trapezoids, ``G = 1 - 2B``, no ``n/(n-1)`` correction), so it reproduces the printed G
+of every row of Tables 2, 4 and 5 and of all but one row of Table 3 (see
+``tests/test_metrics.py``). For ``n`` languages the largest possible G is ``(n-1)/n``
+(2/3 for three languages).
 
 Everything here is a pure function of arrays; nothing imports torch.
 """
@@ -22,13 +24,17 @@ def _as_values(values: ArrayLike, what: str) -> np.ndarray:
     """Values as a 1-D float array, rejecting empty, non-finite and negative input."""
     arr = np.asarray(values, dtype=float)
     if arr.ndim != 1:
-        raise ValueError(f"{what}: expected a 1-D list of values, got shape {arr.shape}")
+        raise ValueError(
+            f"{what}: expected a 1-D list of values, got shape {arr.shape}"
+        )
     if arr.size == 0:
         raise ValueError(f"{what}: no values")
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{what}: values must be finite, got {arr.tolist()}")
     if np.any(arr < 0):
-        raise ValueError(f"{what}: values must be non-negative (accuracies), got {arr.tolist()}")
+        raise ValueError(
+            f"{what}: values must be non-negative (accuracies), got {arr.tolist()}"
+        )
     return arr
 
 
@@ -46,12 +52,12 @@ def _gini_rows(values: np.ndarray) -> np.ndarray:
 
 
 def gini(values: ArrayLike) -> float:
-    """Gini coefficient G of per-language scores (0 = balanced), as in the paper's Algorithm 1.
+    """Gini coefficient G of per-language scores (0 = balanced), as in the paper's
+    Algorithm 1.
 
-    Sort ascending; Lorenz points ``L_0 = 0``, ``L_i = sum_{j<=i} x_j / sum x``;
-    ``B = (1/n) sum_i (L_{i-1} + L_i) / 2``; ``G = A / (A + B) = 1 - 2B`` with ``A = 0.5 - B``.
-    All-zero input gives 0.
-    """
+    Sort ascending; Lorenz points ``L_0 = 0``, ``L_i = sum_{j<=i} x_j / sum x``; ``B =
+    (1/n) sum_i (L_{i-1} + L_i) / 2``; ``G = A / (A + B) = 1 - 2B`` with ``A = 0.5 -
+    B``. All-zero input gives 0."""
     return float(_gini_rows(_as_values(values, "gini")))
 
 
@@ -61,18 +67,23 @@ def mean_accuracy(values: ArrayLike) -> float:
 
 
 def lorenz_curve(values: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-    """Points of the Lorenz curve for plotting: x = share of languages, y = share of accuracy.
+    """Points of the Lorenz curve for plotting: x = share of languages, y = share of
+    accuracy.
 
-    Both arrays have ``n + 1`` points and start at (0, 0); the line of equality is y = x.
-    """
+    Both arrays have ``n + 1`` points and start at (0, 0); the line of equality is y =
+    x."""
     x = np.sort(_as_values(values, "lorenz_curve"))
     total = x.sum()
     share = np.cumsum(x) / total if total > 0 else np.linspace(1 / len(x), 1.0, len(x))
     return np.linspace(0.0, 1.0, len(x) + 1), np.concatenate([[0.0], share])
 
 
-def _check_predictions(y: ArrayLike, y_hat: ArrayLike, lang: Sequence[str] | np.ndarray,
-                       ids: Sequence | np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+def _check_predictions(
+    y: ArrayLike,
+    y_hat: ArrayLike,
+    lang: Sequence[str] | np.ndarray,
+    ids: Sequence | np.ndarray | None = None,
+) -> tuple[np.ndarray, ...]:
     """y, y_hat, lang (and ids) as arrays of one equal, non-zero length."""
     y, y_hat, lang = np.asarray(y), np.asarray(y_hat), np.asarray(lang)
     arrays = {"y": y, "y_hat": y_hat, "lang": lang}
@@ -83,7 +94,9 @@ def _check_predictions(y: ArrayLike, y_hat: ArrayLike, lang: Sequence[str] | np.
             raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
     lengths = {name: len(arr) for name, arr in arrays.items()}
     if len(set(lengths.values())) != 1:
-        raise ValueError(f"y, y_hat, lang (and ids) must have equal lengths, got {lengths}")
+        raise ValueError(
+            f"y, y_hat, lang (and ids) must have equal lengths, got {lengths}"
+        )
     if len(y) == 0:
         raise ValueError("no predictions")
     return tuple(arrays.values())
@@ -95,19 +108,26 @@ def _languages_in_order(lang: np.ndarray) -> list[str]:
     return [str(lang[i]) for i in sorted(first)]
 
 
-def per_language_accuracy(y: ArrayLike, y_hat: ArrayLike, lang: Sequence[str] | np.ndarray) -> dict[str, float]:
+def per_language_accuracy(
+    y: ArrayLike, y_hat: ArrayLike, lang: Sequence[str] | np.ndarray
+) -> dict[str, float]:
     """Accuracy of each language, keyed by language code in order of first appearance.
 
-    ``y`` (gold labels), ``y_hat`` (predicted labels) and ``lang`` (the language code of each
-    prediction) are arrays of equal length.
-    """
+    ``y`` (gold labels), ``y_hat`` (predicted labels) and ``lang`` (the language code of
+    each prediction) are arrays of equal length."""
     y, y_hat, lang = _check_predictions(y, y_hat, lang)
     correct = y == y_hat
-    return {code: float(np.mean(correct[lang == code])) for code in _languages_in_order(lang)}
+    return {
+        code: float(np.mean(correct[lang == code]))
+        for code in _languages_in_order(lang)
+    }
 
 
-def language_balance(y: ArrayLike, y_hat: ArrayLike, lang: Sequence[str] | np.ndarray) -> dict[str, Any]:
-    """Per-language accuracy with its G and M: ``{"accuracy": {lang: acc}, "G": g, "M": m}``."""
+def language_balance(
+    y: ArrayLike, y_hat: ArrayLike, lang: Sequence[str] | np.ndarray
+) -> dict[str, Any]:
+    """Per-language accuracy with its G and M: ``{"accuracy": {lang: acc}, "G": g, "M":
+    m}``."""
     acc = per_language_accuracy(y, y_hat, lang)
     values = list(acc.values())
     return {"accuracy": acc, "G": gini(values), "M": mean_accuracy(values)}
@@ -120,16 +140,22 @@ def _interval(samples: np.ndarray, estimate: float, level: float) -> dict[str, f
     return {"estimate": float(estimate), "low": float(low), "high": float(high)}
 
 
-def bootstrap_ci(y: ArrayLike, y_hat: ArrayLike, lang: Sequence[str] | np.ndarray,
-                 n_boot: int = 1000, seed: int = 0, level: float = 0.95,
-                 ids: Sequence | np.ndarray | None = None) -> dict[str, Any]:
+def bootstrap_ci(
+    y: ArrayLike,
+    y_hat: ArrayLike,
+    lang: Sequence[str] | np.ndarray,
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+    ids: Sequence | np.ndarray | None = None,
+) -> dict[str, Any]:
     """Paired percentile bootstrap intervals for each language's accuracy, G and M.
 
-    Resamples test *sentences*: one draw picks sentence ids with replacement, and every language
-    is scored on the same draw, because the test set is parallel and the languages' errors on
-    one sentence are correlated. ``ids`` names the sentence of each prediction; without it the
-    k-th prediction of each language is taken to be the k-th sentence (list predictions in the
-    same sentence order for every language).
+    Resamples test *sentences*: one draw picks sentence ids with replacement, and every
+    language is scored on the same draw, because the test set is parallel and the
+    languages' errors on one sentence are correlated. ``ids`` names the sentence of each
+    prediction; without it the k-th prediction of each language is taken to be the k-th
+    sentence (list predictions in the same sentence order for every language).
 
     Returns ``{"accuracy": {lang: {"estimate", "low", "high"}}, "G": {...}, "M": {...},
     "n_boot": n_boot, "level": level}``; estimates are the values on the full test set.
@@ -147,7 +173,8 @@ def bootstrap_ci(y: ArrayLike, y_hat: ArrayLike, lang: Sequence[str] | np.ndarra
         sent_idx = _position_within_group(lang_idx)
     n_lang, n_sent = len(languages), int(sent_idx.max()) + 1
 
-    # Correct and total counts per (language, sentence): the bootstrap then only reweights columns.
+    # Correct and total counts per (language, sentence): the bootstrap then only
+    # reweights columns.
     correct = np.zeros((n_lang, n_sent))  # (K, U)
     total = np.zeros((n_lang, n_sent))  # (K, U)
     np.add.at(correct, (lang_idx, sent_idx), (y == y_hat).astype(float))
@@ -157,7 +184,8 @@ def bootstrap_ci(y: ArrayLike, y_hat: ArrayLike, lang: Sequence[str] | np.ndarra
     draws = rng.integers(0, n_sent, size=(n_boot, n_sent))  # (B, U) sentence indices
     offsets = (np.arange(n_boot) * n_sent)[:, None]  # (B, 1)
     weights = np.bincount((draws + offsets).ravel(), minlength=n_boot * n_sent)
-    weights = weights.reshape(n_boot, n_sent).astype(float)  # (B, U) times each sentence drawn
+    # (B, U) times each sentence drawn
+    weights = weights.reshape(n_boot, n_sent).astype(float)
     hits, counts = weights @ correct.T, weights @ total.T  # (B, K)
     with np.errstate(invalid="ignore", divide="ignore"):
         acc = hits / counts  # (B, K); NaN where a language drew none of its sentences
@@ -168,7 +196,10 @@ def bootstrap_ci(y: ArrayLike, y_hat: ArrayLike, lang: Sequence[str] | np.ndarra
 
     point = correct.sum(axis=1) / total.sum(axis=1)  # (K,)
     return {
-        "accuracy": {code: _interval(acc[:, k], point[k], level) for k, code in enumerate(languages)},
+        "accuracy": {
+            code: _interval(acc[:, k], point[k], level)
+            for k, code in enumerate(languages)
+        },
         "G": _interval(g_samples, gini(point), level),
         "M": _interval(m_samples, mean_accuracy(point), level),
         "n_boot": n_boot,
@@ -194,10 +225,11 @@ def _position_within_group(group: np.ndarray) -> np.ndarray:
 def seed_summary(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Mean and standard deviation over seeds of each language's accuracy, G and M.
 
-    Each run is a mapping with ``"accuracy"`` (``{lang: accuracy}``) and optionally ``"G"`` and
-    ``"M"``; missing G/M are computed from the accuracies. Every run must cover the same
-    languages. The std is the sample std (ddof = 1), NaN for a single run. G and M are averaged
-    per seed (the mean of the seeds' G, not the G of the mean accuracies).
+    Each run is a mapping with ``"accuracy"`` (``{lang: accuracy}``) and optionally
+    ``"G"`` and ``"M"``; missing G/M are computed from the accuracies. Every run must
+    cover the same languages. The std is the sample std (ddof = 1), NaN for a single
+    run. G and M are averaged per seed (the mean of the seeds' G, not the G of the mean
+    accuracies).
 
     Returns ``{"accuracy": {lang: {"mean", "std"}}, "G": {"mean", "std"}, "M": {...},
     "n_runs": n}``.
@@ -208,12 +240,18 @@ def seed_summary(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     acc_rows, g_vals, m_vals = [], [], []
     for i, run in enumerate(runs):
         if "accuracy" not in run or not isinstance(run["accuracy"], Mapping):
-            raise ValueError(f"seed_summary: run {i} has no 'accuracy' mapping of language -> accuracy")
+            raise ValueError(
+                f"seed_summary: run {i} has no 'accuracy' mapping of language -> "
+                "accuracy"
+            )
         acc = run["accuracy"]
         if languages is None:
             languages = list(acc)
         elif set(acc) != set(languages):
-            raise ValueError(f"seed_summary: run {i} has languages {sorted(acc)}, run 0 has {sorted(languages)}")
+            raise ValueError(
+                f"seed_summary: run {i} has languages {sorted(acc)}, run 0 has "
+                f"{sorted(languages)}"
+            )
         values = [float(acc[code]) for code in languages]
         acc_rows.append(values)
         g_vals.append(float(run["G"]) if "G" in run else gini(values))

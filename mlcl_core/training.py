@@ -1,29 +1,31 @@
 """The trainer: one loop for every model of the book (MLCL and the baselines).
 
-nanoGPT-style split: the :class:`Trainer` sees a model whose ``forward(batch)`` returns a
-:class:`~mlcl_core.outputs.ModelOutput` and data loaders; it knows nothing of text or speech.
-It does
+nanoGPT-style split: the :class:`Trainer` sees a model whose ``forward(batch)`` returns
+a :class:`~mlcl_core.outputs.ModelOutput` and data loaders; it knows nothing of text or
+speech. It does
 
-- device choice (``TrainConfig.device``: ``auto`` = CUDA when present, else CPU) and bf16
-  autocast on CUDA only;
-- AdamW with two parameter groups: adapter/fusion parameters at ``adapter_lr`` and the rest at
-  ``lr`` (a model names its adapter/fusion parameters with ``adapter_parameters()``; without
-  that method, parameters whose name contains ``adapter`` or ``fusion`` are taken);
-  no weight decay on biases and LayerNorm weights;
+- device choice (``TrainConfig.device``: ``auto`` = CUDA when present, else CPU) and
+  bf16 autocast on CUDA only;
+- AdamW with two parameter groups: adapter/fusion parameters at ``adapter_lr`` and the
+  rest at ``lr`` (a model names its adapter/fusion parameters with
+  ``adapter_parameters()``; without that method, parameters whose name contains
+  ``adapter`` or ``fusion`` are taken); no weight decay on biases and LayerNorm weights;
 - gradient clipping (``grad_clip``);
-- early stopping on the dev split. The dev score is M, the mean per-language accuracy: it is
-  what the paper's tables rank by, and unlike ``M - G`` it never prefers a model that is
-  worse on every language but more equal;
-  the best epoch's weights are kept and loaded at the end;
-- deterministic seeds: every epoch reseeds torch/numpy/random and the train loader's generator
-  from ``(seed, epoch)``, so the batch order and dropout masks of an epoch do not depend on
-  what ran before it in the process;
-- a checkpoint at the end of every epoch (and optionally every ``checkpoint_every`` steps),
-  written atomically; ``fit`` resumes from it after a kill, mid-epoch included, and ends with
-  the same weights and metrics as an uninterrupted run (exactly equal on CPU);
-- hooks: ``adversary.attack(model, batch, loss_fn)`` runs after the clean backward pass and
-  before clipping (FGM/PGD in :mod:`mlcl_core.baselines`); ``on_step(trainer, state)`` runs after
-  each optimiser step (logging, or killing the process in the resume test).
+- early stopping on the dev split. The dev score is M, the mean per-language accuracy:
+  it is what the paper's tables rank by, and unlike ``M - G`` it never prefers a model
+  that is worse on every language but more equal; the best epoch's weights are kept and
+  loaded at the end;
+- deterministic seeds: every epoch reseeds torch/numpy/random and the train loader's
+  generator from ``(seed, epoch)``, so the batch order and dropout masks of an epoch do
+  not depend on what ran before it in the process;
+- a checkpoint at the end of every epoch (and optionally every ``checkpoint_every``
+  steps), written atomically; ``fit`` resumes from it after a kill, mid-epoch included,
+  and ends with the same weights and metrics as an uninterrupted run (exactly equal on
+  CPU);
+- hooks: ``adversary.attack(model, batch, loss_fn)`` runs after the clean backward pass
+  and before clipping (FGM/PGD in :mod:`mlcl_core.baselines`); ``on_step(trainer,
+  state)`` runs after each optimiser step (logging, or killing the process in the resume
+  test).
 
 Evaluation returns one row per (sentence, language): id, lang, y, y_hat, and the
 per-language accuracy, M and G computed from them.
@@ -32,11 +34,9 @@ per-language accuracy, M and G computed from them.
 from __future__ import annotations
 
 import copy
-import random
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Protocol, Sequence
+from typing import Any, Callable, Iterable, Protocol
 
 import numpy as np
 import torch
@@ -44,109 +44,25 @@ from torch import nn
 
 from mlcl_core.config import TrainConfig
 from mlcl_core.display import show_progress
-from mlcl_core.outputs import ModelOutput, move_to
-from mlcl_core.storage import atomic_path
+from mlcl_core.outputs import Evaluation, FitResult, ModelOutput, move_to, row_ids
+from mlcl_core.runtime import (
+    load_checkpoint,
+    resolve_device,
+    restore_rng,
+    save_checkpoint,
+    seed_everything,
+)
 
 CHECKPOINT_NAME = "checkpoint.pt"
 
 
 class Adversary(Protocol):
-    """Adversarial training hook (FGM, PGD): adds adversarial gradients after the clean ones."""
+    """Adversarial training hook (FGM, PGD): adds adversarial gradients after the clean
+    ones."""
 
-    def attack(self, model: nn.Module, batch: dict, loss_fn: Callable[[], torch.Tensor]) -> None:
-        ...
-
-
-def seed_everything(seed: int) -> None:
-    """Seed python, numpy and torch (all devices) so a run can be repeated."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def resolve_device(device: str) -> torch.device:
-    """``auto`` means CUDA when present, else CPU; ``cuda`` without a GPU is an error."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} but no CUDA device is available; use 'auto' or 'cpu'")
-    return torch.device(device)
-
-
-@dataclass
-class Evaluation:
-    """Predictions on one split, one row per (sentence, language), and their summary."""
-
-    ids: list[str]
-    lang: list[str]
-    y: np.ndarray
-    y_hat: np.ndarray
-    languages: tuple[str, ...]
-    loss: float = float("nan")
-
-    @property
-    def accuracy(self) -> dict[str, float]:
-        """Per-language accuracy, in the order of ``languages``."""
-        from mlcl_core.metrics import per_language_accuracy
-
-        acc = per_language_accuracy(self.y, self.y_hat, self.lang)
-        return {lang: float(acc[lang]) for lang in self.languages}
-
-    @property
-    def M(self) -> float:  # noqa: N802 - the paper's name
-        return float(np.mean(list(self.accuracy.values())))
-
-    @property
-    def G(self) -> float:  # noqa: N802 - the paper's name
-        from mlcl_core.metrics import gini
-
-        return float(gini(list(self.accuracy.values())))
-
-    def to_records(self) -> list[dict[str, Any]]:
-        """The predictions as a list of ``{id, lang, y, y_hat}`` dicts (for the results store)."""
-        return [{"id": i, "lang": g, "y": int(a), "y_hat": int(b)}
-                for i, g, a, b in zip(self.ids, self.lang, self.y, self.y_hat)]
-
-    @staticmethod
-    def concat(parts: Sequence["Evaluation"]) -> "Evaluation":
-        """One evaluation from several (e.g. the per-language models of ``Unique``)."""
-        langs = tuple(dict.fromkeys(g for p in parts for g in p.languages))
-        n = np.array([len(p.y) for p in parts], dtype=float)
-        loss = float(np.sum([p.loss * k for p, k in zip(parts, n)]) / max(n.sum(), 1))
-        return Evaluation([i for p in parts for i in p.ids], [g for p in parts for g in p.lang],
-                          np.concatenate([p.y for p in parts]), np.concatenate([p.y_hat for p in parts]),
-                          langs, loss)
-
-
-@dataclass
-class FitResult:
-    """What ``Trainer.fit`` returns: the per-epoch curve and where the best weights came from."""
-
-    history: list[dict[str, Any]]
-    best_epoch: int
-    best_score: float
-    seconds: float
-    resumed_from: int | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
-
-
-def _row_ids(batch: dict, out: ModelOutput) -> list[str]:
-    """Sentence id of every row of ``out``.
-
-    A model may say it directly (``extras["row_ids"]``); otherwise rows are taken to be
-    language-major (row r = language r // B, sentence r % B), which is checked against
-    ``out.group`` so a model with another layout fails loudly instead of mislabelling.
-    """
-    if "row_ids" in out.extras:
-        return [str(i) for i in out.extras["row_ids"]]
-    ids = [str(i) for i in batch.get("ids", [])]
-    rows, b = len(out.y), len(ids)
-    if b == 0 or rows % b:
-        raise ValueError(f"cannot map {rows} rows to the batch's {b} ids; return extras['row_ids'] from the model")
-    expected = torch.arange(rows, device=out.group.device) // b
-    if not torch.equal(out.group.long(), expected):
-        raise ValueError("rows are not language-major; return extras['row_ids'] from the model")
-    return ids * (rows // b)
+    def attack(
+        self, model: nn.Module, batch: dict, loss_fn: Callable[[], torch.Tensor]
+    ) -> None: ...
 
 
 class Trainer:
@@ -155,26 +71,34 @@ class Trainer:
     Args:
         model: the model; ``forward(batch) -> ModelOutput``.
         cfg: the training configuration.
-        checkpoint_dir: where ``checkpoint.pt`` is written each epoch and read on resume;
-            ``None`` disables checkpoints.
+        checkpoint_dir: where ``checkpoint.pt`` is written each epoch and read on
+            resume; ``None`` disables checkpoints.
         adversary: optional adversarial-training hook (see :class:`Adversary`).
-        on_step: optional callback ``on_step(trainer, state)`` after each optimiser step;
-            ``state`` has ``epoch``, ``step`` (in the epoch) and ``global_step``.
-        checkpoint_every: also checkpoint every this many steps inside an epoch (0: only at
-            the end of each epoch).
+        on_step: optional callback ``on_step(trainer, state)`` after each optimiser
+            step; ``state`` has ``epoch``, ``step`` (in the epoch) and ``global_step``.
+        checkpoint_every: also checkpoint every this many steps inside an epoch (0: only
+            at the end of each epoch).
         progress: show tqdm progress bars.
     """
 
-    def __init__(self, model: nn.Module, cfg: TrainConfig, checkpoint_dir: str | Path | None = None,
-                 adversary: Adversary | None = None,
-                 on_step: Callable[["Trainer", dict], None] | None = None,
-                 checkpoint_every: int = 0, progress: bool = True) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        cfg: TrainConfig,
+        checkpoint_dir: str | Path | None = None,
+        adversary: Adversary | None = None,
+        on_step: Callable[["Trainer", dict], None] | None = None,
+        checkpoint_every: int = 0,
+        progress: bool = True,
+    ) -> None:
         if checkpoint_every < 0:
             raise ValueError(f"checkpoint_every must be >= 0, got {checkpoint_every}")
         self.cfg = cfg
         self.device = resolve_device(cfg.device)
         self.model = model.to(self.device)
-        self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+        self.checkpoint_dir = (
+            Path(checkpoint_dir) if checkpoint_dir is not None else None
+        )
         self.adversary = adversary
         self.on_step = on_step
         self.checkpoint_every = checkpoint_every
@@ -186,17 +110,19 @@ class Trainer:
         self.total_steps: int | None = None  # set by fit() from the loader's length
 
     def lr_factor(self, global_step: int) -> float:
-        """Multiplier of every group's base learning rate at optimiser step ``global_step`` (0-based).
+        """Multiplier of every group's base learning rate at optimiser step
+        ``global_step`` (0-based).
 
-        A pure function of the step, so a resumed run continues the schedule exactly without
-        storing scheduler state.
-        """
+        A pure function of the step, so a resumed run continues the schedule exactly
+        without storing scheduler state."""
         if self.cfg.schedule == "constant" or not self.total_steps:
             return 1.0
         warm = int(self.cfg.warmup * self.total_steps)
         if global_step < warm:
             return (global_step + 1) / (warm + 1)
-        return max(0.0, (self.total_steps - global_step) / max(1, self.total_steps - warm))
+        return max(
+            0.0, (self.total_steps - global_step) / max(1, self.total_steps - warm)
+        )
 
     def _set_lr(self, global_step: int) -> None:
         factor = self.lr_factor(global_step)
@@ -217,12 +143,19 @@ class Trainer:
         for n, p in named:
             no_decay = p.ndim < 2 or "norm" in n.lower()
             groups.setdefault((id(p) in adapter_ids, no_decay), []).append(p)
-        return [{"params": ps, "lr": self.cfg.adapter_lr if is_adapter else self.cfg.lr,
-                 "weight_decay": 0.0 if no_decay else self.cfg.weight_decay}
-                for (is_adapter, no_decay), ps in sorted(groups.items())]
+        return [
+            {
+                "params": ps,
+                "lr": self.cfg.adapter_lr if is_adapter else self.cfg.lr,
+                "weight_decay": 0.0 if no_decay else self.cfg.weight_decay,
+            }
+            for (is_adapter, no_decay), ps in sorted(groups.items())
+        ]
 
     def _autocast(self):
-        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.use_bf16)
+        return torch.autocast(
+            device_type=self.device.type, dtype=torch.bfloat16, enabled=self.use_bf16
+        )
 
     def _forward(self, batch: dict) -> ModelOutput:
         with self._autocast():
@@ -230,52 +163,39 @@ class Trainer:
 
     # ----------------------------------------------------------------- seeds
     def _seed_epoch(self, loader: Iterable, epoch: int) -> None:
-        """Make epoch ``epoch`` independent of history: reseed RNGs and the loader's order."""
+        """Make epoch ``epoch`` independent of history: reseed RNGs and the loader's
+        order."""
         seed = self.cfg.seed * 100_003 + epoch
         seed_everything(seed)
         gen = getattr(loader, "generator", None)
         if gen is not None:
             gen.manual_seed(seed)
-        for sampler in (getattr(loader, "sampler", None), getattr(loader, "batch_sampler", None)):
-            if hasattr(sampler, "set_epoch"):  # samplers that order batches by (seed, epoch)
+        for sampler in (
+            getattr(loader, "sampler", None),
+            getattr(loader, "batch_sampler", None),
+        ):
+            # samplers that order batches by (seed, epoch)
+            if hasattr(sampler, "set_epoch"):
                 sampler.set_epoch(epoch)
 
     # ----------------------------------------------------------------- checkpoints
     def _checkpoint_path(self) -> Path | None:
-        return self.checkpoint_dir / CHECKPOINT_NAME if self.checkpoint_dir is not None else None
+        return (
+            self.checkpoint_dir / CHECKPOINT_NAME
+            if self.checkpoint_dir is not None
+            else None
+        )
 
     def _save_checkpoint(self, state: dict[str, Any]) -> None:
         path = self._checkpoint_path()
-        if path is None:
-            return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        payload = {
-            **state,
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
-                    "python": random.getstate(),
-                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
-        }
-        with atomic_path(path) as tmp:  # a kill leaves the old checkpoint or the new one
-            torch.save(payload, tmp)
+        if path is not None:
+            save_checkpoint(path, state, self.model, self.optimizer)
 
     def _load_checkpoint(self) -> dict[str, Any] | None:
         path = self._checkpoint_path()
         if path is None or not path.is_file():
             return None
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-        self.model.load_state_dict(ckpt["model"])
-        self.optimizer.load_state_dict(ckpt["optimizer"])
-        return ckpt
-
-    @staticmethod
-    def _restore_rng(rng: dict[str, Any]) -> None:
-        torch.set_rng_state(rng["torch"])
-        np.random.set_state(rng["numpy"])
-        random.setstate(rng["python"])
-        if rng.get("cuda") is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(rng["cuda"])
+        return load_checkpoint(path, self.model, self.optimizer)
 
     # ----------------------------------------------------------------- training
     def _train_step(self, batch: dict) -> ModelOutput:
@@ -292,12 +212,14 @@ class Trainer:
         self.optimizer.step()
         return out
 
-    def fit(self, train_loader: Iterable, dev_loader: Iterable | None = None) -> FitResult:
-        """Train for at most ``num_epochs`` with early stopping on dev; load the best weights.
+    def fit(
+        self, train_loader: Iterable, dev_loader: Iterable | None = None
+    ) -> FitResult:
+        """Train for at most ``num_epochs`` with early stopping on dev; load the best
+        weights.
 
-        Resumes from ``checkpoint_dir`` when a checkpoint is there. Without a dev loader every
-        epoch counts as an improvement (the last weights are kept).
-        """
+        Resumes from ``checkpoint_dir`` when a checkpoint is there. Without a dev loader
+        every epoch counts as an improvement (the last weights are kept)."""
         from tqdm.auto import tqdm
 
         start = time.perf_counter()
@@ -305,29 +227,59 @@ class Trainer:
             self.total_steps = self.cfg.num_epochs * len(train_loader)
         ckpt = self._load_checkpoint()
         if ckpt is not None:
-            state = {k: ckpt[k] for k in ("epoch", "step", "global_step", "history", "best_score",
-                                          "best_epoch", "best_state", "bad_epochs", "seconds", "loss_sum")}
+            state = {
+                k: ckpt[k]
+                for k in (
+                    "epoch",
+                    "step",
+                    "global_step",
+                    "history",
+                    "best_score",
+                    "best_epoch",
+                    "best_state",
+                    "bad_epochs",
+                    "seconds",
+                    "loss_sum",
+                )
+            }
             resumed_from = state["global_step"]
         else:
-            state = {"epoch": 0, "step": 0, "global_step": 0, "history": [], "best_score": -np.inf,
-                     "best_epoch": -1, "best_state": None, "bad_epochs": 0, "seconds": 0.0,
-                     "loss_sum": {}}
+            state = {
+                "epoch": 0,
+                "step": 0,
+                "global_step": 0,
+                "history": [],
+                "best_score": -np.inf,
+                "best_epoch": -1,
+                "best_state": None,
+                "bad_epochs": 0,
+                "seconds": 0.0,
+                "loss_sum": {},
+            }
             resumed_from = None
         if state["bad_epochs"] >= self.cfg.patience:
-            state["epoch"] = self.cfg.num_epochs  # the checkpointed run had already stopped early
+            # the checkpointed run had already stopped early
+            state["epoch"] = self.cfg.num_epochs
         while state["epoch"] < self.cfg.num_epochs:
             epoch, skip = state["epoch"], state["step"]
             epoch_start = time.perf_counter()
             self._seed_epoch(train_loader, epoch)
             iterator = iter(train_loader)
-            for _ in range(skip):  # a mid-epoch checkpoint: replay the same order up to it
+            # a mid-epoch checkpoint: replay the same order up to it
+            for _ in range(skip):
                 next(iterator)
             if skip:
-                self._restore_rng(ckpt["rng"])
+                restore_rng(ckpt["rng"])
             self.model.train()
             total = len(train_loader) if hasattr(train_loader, "__len__") else None
-            bar = tqdm(iterator, total=total, initial=skip, desc=f"epoch {epoch + 1}/{self.cfg.num_epochs}",
-                       disable=not self.progress, leave=False)
+            bar = tqdm(
+                iterator,
+                total=total,
+                initial=skip,
+                desc=f"epoch {epoch + 1}/{self.cfg.num_epochs}",
+                disable=not self.progress,
+                leave=False,
+            )
             for batch in bar:
                 self._set_lr(state["global_step"])
                 out = self._train_step(batch)
@@ -338,9 +290,16 @@ class Trainer:
                     sums[name] = sums.get(name, 0.0) + float(value)
                 bar.set_postfix(loss=f"{out.loss.item():.3f}")
                 if self.on_step is not None:
-                    self.on_step(self, {k: state[k] for k in ("epoch", "step", "global_step")})
+                    self.on_step(
+                        self, {k: state[k] for k in ("epoch", "step", "global_step")}
+                    )
                 if self.checkpoint_every and state["step"] % self.checkpoint_every == 0:
-                    self._save_checkpoint({**state, "seconds": state["seconds"] + time.perf_counter() - start})
+                    self._save_checkpoint(
+                        {
+                            **state,
+                            "seconds": state["seconds"] + time.perf_counter() - start,
+                        }
+                    )
             self._end_epoch(state, dev_loader, time.perf_counter() - epoch_start)
             start_seconds = state["seconds"] + time.perf_counter() - start
             self._save_checkpoint({**state, "seconds": start_seconds})
@@ -349,23 +308,47 @@ class Trainer:
         if state["best_state"] is not None:
             self.model.load_state_dict(state["best_state"])
         seconds = state["seconds"] + time.perf_counter() - start
-        return FitResult(state["history"], state["best_epoch"], float(state["best_score"]), seconds, resumed_from)
+        return FitResult(
+            state["history"],
+            state["best_epoch"],
+            float(state["best_score"]),
+            seconds,
+            resumed_from,
+        )
 
-    def _end_epoch(self, state: dict[str, Any], dev_loader: Iterable | None, seconds: float) -> None:
-        """Log the epoch, score it on dev, keep the best weights, count epochs without progress."""
+    def _end_epoch(
+        self, state: dict[str, Any], dev_loader: Iterable | None, seconds: float
+    ) -> None:
+        """Log the epoch, score it on dev, keep the best weights, count epochs without
+        progress."""
         steps = max(state["step"], 1)
-        row: dict[str, Any] = {"epoch": state["epoch"] + 1, "seconds": seconds,
-                               **{f"train_{k}": v / steps for k, v in state["loss_sum"].items()}}
+        row: dict[str, Any] = {
+            "epoch": state["epoch"] + 1,
+            "seconds": seconds,
+            **{f"train_{k}": v / steps for k, v in state["loss_sum"].items()},
+        }
         score = float(state["epoch"])  # without dev data, later is better
         if dev_loader is not None:
             dev = self.evaluate(dev_loader)
             score = dev.M
-            row.update({"dev_loss": dev.loss, "dev_M": dev.M, "dev_G": dev.G,
-                        **{f"dev_acc_{k}": v for k, v in dev.accuracy.items()}})
+            row.update(
+                {
+                    "dev_loss": dev.loss,
+                    "dev_M": dev.M,
+                    "dev_G": dev.G,
+                    **{f"dev_acc_{k}": v for k, v in dev.accuracy.items()},
+                }
+            )
         state["history"].append(row)
         if score > state["best_score"]:
-            state.update(best_score=score, best_epoch=state["epoch"] + 1, bad_epochs=0,
-                         best_state=copy.deepcopy({k: v.detach().cpu() for k, v in self.model.state_dict().items()}))
+            state.update(
+                best_score=score,
+                best_epoch=state["epoch"] + 1,
+                bad_epochs=0,
+                best_state=copy.deepcopy(
+                    {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
+                ),
+            )
         else:
             state["bad_epochs"] += 1
         state.update(epoch=state["epoch"] + 1, step=0, loss_sum={})
@@ -373,7 +356,8 @@ class Trainer:
     # ----------------------------------------------------------------- evaluation
     @torch.no_grad()
     def evaluate(self, loader: Iterable) -> Evaluation:
-        """Predict every row of ``loader``: ids, languages, gold labels and predictions."""
+        """Predict every row of ``loader``: ids, languages, gold labels and
+        predictions."""
         from tqdm.auto import tqdm
 
         self.model.eval()
@@ -387,7 +371,7 @@ class Trainer:
             out = self._forward(batch)
             names = list(batch["langs"])
             languages.update(dict.fromkeys(names))
-            ids += _row_ids(batch, out)
+            ids += row_ids(batch, out)
             langs += [names[g] for g in out.group.tolist()]
             ys.append(out.y.cpu())
             y_hats.append(out.logits.float().argmax(-1).cpu())
@@ -395,5 +379,11 @@ class Trainer:
             rows += len(out.y)
         if rows == 0:
             raise ValueError("evaluate: the loader yielded no rows")
-        return Evaluation(ids, langs, torch.cat(ys).numpy(), torch.cat(y_hats).numpy(),
-                          tuple(languages), loss_sum / rows)
+        return Evaluation(
+            ids,
+            langs,
+            torch.cat(ys).numpy(),
+            torch.cat(y_hats).numpy(),
+            tuple(languages),
+            loss_sum / rows,
+        )

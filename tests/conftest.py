@@ -1,11 +1,19 @@
-"""Shared fixtures: the repository root and a papermill runner for chapter smoke runs."""
+"""Shared fixtures and helpers: the repository root, a papermill runner for chapter
+smoke runs, and a stand-in audio extractor with fake waves for the feature and batching
+tests."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+import matplotlib
+import numpy as np
+import pandas as pd
 import pytest
+import torch
+
+matplotlib.use("agg")  # tests draw figures without a display
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -17,8 +25,9 @@ def repo_root() -> Path:
 
 @pytest.fixture
 def run_chapter(tmp_path):
-    """Execute ``book/<name>.ipynb`` with papermill and the given parameters; returns the
-    executed notebook (nbformat node). Runs from the repository root, like the book build."""
+    """Execute ``book/<name>.ipynb`` with papermill and the given parameters; returns
+    the executed notebook (nbformat node). Runs from the repository root, like the book
+    build."""
     import nbformat
     import papermill as pm
 
@@ -27,10 +36,56 @@ def run_chapter(tmp_path):
         cwd = os.getcwd()
         os.chdir(ROOT)
         try:
-            pm.execute_notebook(str(ROOT / "book" / f"{name}.ipynb"), str(out), parameters=params,
-                                kernel_name="python3", progress_bar=False, cwd=str(ROOT / "book"))
+            pm.execute_notebook(
+                str(ROOT / "book" / f"{name}.ipynb"),
+                str(out),
+                parameters=params,
+                kernel_name="python3",
+                progress_bar=False,
+                cwd=str(ROOT / "book"),
+            )
         finally:
             os.chdir(cwd)
         return nbformat.read(out, as_version=4)
 
     return _run
+
+
+class FrameExtractor:
+    """Stand-in audio encoder: one frame of C=3 statistics per 320 samples (20 ms)."""
+
+    calls = 0
+
+    def extract_features(self, wave, wave_mask):
+        FrameExtractor.calls += 1
+        b, s = wave.shape
+        t = s // 320
+        frames = wave[:, : t * 320].reshape(b, t, 320)
+        feats = torch.stack(
+            [frames.mean(-1), frames.std(-1), torch.full((b, t), float(s))], dim=-1
+        )
+        feat_mask = wave_mask[:, : t * 320].reshape(b, t, 320).all(-1)
+        return feats, feat_mask
+
+
+def fake_speech_table(corpus, languages) -> pd.DataFrame:
+    """A speech table with a path ``<lang>/<id>`` per sentence and language."""
+    rows = [
+        {
+            "id": str(sid),
+            "split": "x",
+            "lang": lang,
+            "path": f"{lang}/{sid}",
+            "seconds": 0.0,
+        }
+        for lang in languages
+        for sid in corpus.table["id"]
+    ]
+    return pd.DataFrame(rows)
+
+
+def fake_wave(path: str) -> np.ndarray:
+    """A deterministic wave of 5..27 frames for a ``<lang>/<id>`` path."""
+    lang, sid = path.split("/")
+    n = 320 * (5 + (int(sid) * 7 + len(lang)) % 23)
+    return np.sin(np.arange(n) * 0.01 * (1 + int(sid) % 5)).astype(np.float32)

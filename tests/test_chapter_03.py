@@ -1,4 +1,5 @@
-"""Chapter 3 (contrastive losses) runs top to bottom in smoke mode and its checks hold."""
+"""Chapter 3 (contrastive losses) runs top to bottom in smoke mode and its checks
+hold."""
 
 from __future__ import annotations
 
@@ -6,12 +7,19 @@ import pytest
 
 
 def _stream(nb) -> str:
-    return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    return "".join(
+        o.get("text", "")
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+    )
 
 
 @pytest.mark.slow
 def test_chapter_03_smoke(run_chapter):
-    nb = run_chapter("03_contrastive_losses", subset=16, num_epochs=1, batch_size=8, max_seconds=0.5)
+    nb = run_chapter(
+        "03_contrastive_losses", subset=16, num_epochs=1, batch_size=8, max_seconds=0.5
+    )
     text = _stream(nb)
     assert "equal: True" in text  # the hand computation matches losses.nt_xent
     lcl = [line for line in text.splitlines() if line.startswith(("LCL", "MCL"))]

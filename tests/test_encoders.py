@@ -9,8 +9,12 @@ import pytest
 import torch
 
 from mlcl_core.config import make_config
-from mlcl_core.encoders import (build_audio_encoder, build_text_encoder, train_wordpiece_tokenizer,
-                                wav2vec2_config)
+from mlcl_core.encoders import (
+    build_audio_encoder,
+    build_text_encoder,
+    train_wordpiece_tokenizer,
+    wav2vec2_config,
+)
 
 TIBETAN = "བོད་ཀྱི་སྐད་ཡིག་ནི་གལ་ཆེན་པོ་རེད།"
 BURMESE = "မြန်မာဘာသာစကားသည် အရေးကြီးသည်။"
@@ -33,7 +37,8 @@ def test_tokenizer_keeps_vowel_signs_after_save_and_reload(tmp_path):
         assert t.unk_token_id not in t(TIBETAN + BURMESE)["input_ids"]
         for text in (TIBETAN, BURMESE, "Capitals"):
             assert _roundtrip(t, text) == text.replace(" ", "")
-    # the Tibetan vowel sign i (U+0F72) and Burmese vowel sign aa (U+102C) survive as pieces
+    # the Tibetan vowel sign i (U+0F72) and Burmese vowel sign aa (U+102C) survive as
+    # pieces
     pieces = "".join(reloaded.tokenize(TIBETAN + " " + BURMESE))
     assert "\u0f72" in pieces and "\u102c" in pieces
     assert reloaded.tokenize("中文") == ["中", "文"]
@@ -58,7 +63,8 @@ def test_text_encoder_from_config_needs_texts():
 
 
 def test_from_pretrained_local_checkpoints_offline(tmp_path, monkeypatch):
-    """A tiny random-init BERT and wav2vec2 (saved as ForCTC, like base-960h) load by path."""
+    """A tiny random-init BERT and wav2vec2 (saved as ForCTC, like base-960h) load by
+    path."""
     from transformers import Wav2Vec2ForCTC
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -68,21 +74,32 @@ def test_from_pretrained_local_checkpoints_offline(tmp_path, monkeypatch):
     bert.save_pretrained(tmp_path / "bert")
     ctc = Wav2Vec2ForCTC(wav2vec2_config(tiny.audio))
     ctc.save_pretrained(tmp_path / "w2v")
-    cfg = make_config("tiny", **{"text.name_or_path": str(tmp_path / "bert"), "text.pretrained": True,
-                                 "audio.name_or_path": str(tmp_path / "w2v"), "audio.pretrained": True})
+    cfg = make_config(
+        "tiny",
+        **{
+            "text.name_or_path": str(tmp_path / "bert"),
+            "text.pretrained": True,
+            "audio.name_or_path": str(tmp_path / "w2v"),
+            "audio.pretrained": True,
+        },
+    )
     tok2, bert2 = build_text_encoder(cfg.text)
     assert tok2.tokenize(TIBETAN) == tok.tokenize(TIBETAN)
     for name, p in bert.state_dict().items():
         assert torch.equal(p, bert2.state_dict()[name]), name
     audio = build_audio_encoder(cfg.audio, cfg.adapter, cfg.data.languages)
-    assert torch.equal(audio.backbone.feature_projection.projection.weight,
-                       ctc.wav2vec2.feature_projection.projection.weight)
+    assert torch.equal(
+        audio.backbone.feature_projection.projection.weight,
+        ctc.wav2vec2.feature_projection.projection.weight,
+    )
     assert audio.backbone.config.layerdrop == 0.0
     # pretrained=False: the checkpoint's geometry at random init
     cfg_rand = make_config("tiny", **{"audio.name_or_path": str(tmp_path / "w2v")})
     rand = build_audio_encoder(cfg_rand.audio, cfg.adapter, cfg.data.languages)
-    assert not torch.equal(rand.backbone.feature_projection.projection.weight,
-                           ctc.wav2vec2.feature_projection.projection.weight)
+    assert not torch.equal(
+        rand.backbone.feature_projection.projection.weight,
+        ctc.wav2vec2.feature_projection.projection.weight,
+    )
     assert os.environ["HF_HUB_OFFLINE"] == "1"
 
 
@@ -96,13 +113,16 @@ def test_extract_features_ignores_padding_and_is_frozen():
     feats, feat_mask = audio.extract_features(wave, mask)
     alone, alone_mask = audio.extract_features(wave[1:, :5000], mask[1:, :5000])
     n = int(alone_mask.sum())
-    # 8000 samples through kernels (10,4,4,4,4), strides (5,4,4,4,4): 1599, 399, 99, 24, 6 frames
+    # 8000 samples through kernels (10,4,4,4,4), strides (5,4,4,4,4): 1599, 399, 99, 24,
+    # 6 frames
     assert feats.shape == (2, 6, cfg.audio.conv_dim[-1])
     assert int(feat_mask[1].sum()) == n
     torch.testing.assert_close(feats[1, :n], alone[0, :n])
     assert float(feats[1, n:].abs().sum()) == 0.0
     assert not feats.requires_grad
-    assert all(not p.requires_grad for p in audio.backbone.feature_extractor.parameters())
+    assert all(
+        not p.requires_grad for p in audio.backbone.feature_extractor.parameters()
+    )
 
 
 def test_audio_encoder_rejects_bad_input():
@@ -113,6 +133,8 @@ def test_audio_encoder_rejects_bad_input():
     with pytest.raises(ValueError, match=r"\(B, S\)"):
         audio.extract_features(torch.zeros(8000), torch.ones(8000, dtype=torch.bool))
     with pytest.raises(ValueError, match="no valid samples"):
-        audio.extract_features(torch.zeros(1, 800), torch.zeros(1, 800, dtype=torch.bool))
+        audio.extract_features(
+            torch.zeros(1, 800), torch.zeros(1, 800, dtype=torch.bool)
+        )
     with pytest.raises(ValueError, match="adapter mode"):
         audio.set_mode("both")

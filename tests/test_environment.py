@@ -1,4 +1,5 @@
-"""The pip pins (pyproject.toml) and the conda environment (environment.yml) must agree."""
+"""The pip pins (pyproject.toml) and the conda environment (environment.yml) must
+agree."""
 
 from __future__ import annotations
 
@@ -21,7 +22,9 @@ def test_environment_yml_matches_pyproject(repo_root):
     project = tomllib.loads((repo_root / "pyproject.toml").read_text())["project"]
     pip_pins = _pins(project["dependencies"] + project["optional-dependencies"]["dev"])
     env = yaml.safe_load((repo_root / "environment.yml").read_text())
-    pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
+    pip_section = next(
+        d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d
+    )
     conda_pins = _pins(pip_section)
     assert conda_pins == pip_pins
     assert "python=3.11" in env["dependencies"]

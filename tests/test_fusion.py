@@ -1,4 +1,5 @@
-"""CM-BERT fusion: padding is masked, the attention is CM-BERT's, alignment zeroes special tokens."""
+"""CM-BERT fusion: padding is masked, the attention is CM-BERT's, alignment zeroes
+special tokens."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ def _inputs(seed: int = 0):
     text = torch.randn(3, 7, DT, generator=g)  # (B, L, Dt)
     text_mask = torch.tensor([[1] * 7, [1] * 5 + [0] * 2, [1] * 3 + [0] * 4])
     frames = torch.randn(3, 11, DA, generator=g)  # (B, T, Da)
-    frame_mask = torch.tensor([[True] * 11, [True] * 6 + [False] * 5, [True] * 2 + [False] * 9])
+    frame_mask = torch.tensor(
+        [[True] * 11, [True] * 6 + [False] * 5, [True] * 2 + [False] * 9]
+    )
     return text, text_mask, frames, frame_mask
 
 
@@ -71,9 +74,12 @@ def test_attention_matches_cmbert_formula_by_hand():
     xt = text[j, :n] @ fusion.text_proj.weight.T
     xt = xt / xt.norm().sqrt()
     xa = audio[j, :n] @ fusion.audio_proj.weight.T
-    want = torch.softmax(0.5 * torch.relu(xt @ xt.T) + 2.0 * torch.relu(xa @ xa.T) + 0.3, dim=-1)
+    want = torch.softmax(
+        0.5 * torch.relu(xt @ xt.T) + 2.0 * torch.relu(xa @ xa.T) + 0.3, dim=-1
+    )
     assert torch.allclose(w_m[j, :n, :n], want, atol=1e-5)
-    assert torch.allclose(w_m[j, :n, n:], torch.zeros(n, 2))  # padded columns get no weight
+    # padded columns get no weight
+    assert torch.allclose(w_m[j, :n, n:], torch.zeros(n, 2))
     assert torch.allclose(w_m.sum(-1), torch.ones(3, 7), atol=1e-5)
 
 
@@ -90,7 +96,9 @@ def test_segment_weights_average_contiguous_frames():
     assert torch.allclose(w[2], torch.tensor([0, 0, 1 / 3, 1 / 3, 1 / 3, 0, 0, 0]))
     assert w[0].sum() == 0 and w[3].sum() == 0 and w[4].sum() == 0
     # Fewer frames than words: each word still gets one frame.
-    w = segment_weights(word_token_mask(torch.tensor([[1] * 6])), torch.tensor([[True, True]]))[0]
+    w = segment_weights(
+        word_token_mask(torch.tensor([[1] * 6])), torch.tensor([[True, True]])
+    )[0]
     assert torch.allclose(w[1:5].sum(-1), torch.ones(4))
 
 
@@ -101,7 +109,9 @@ def test_aligned_audio_is_zero_at_sep_padding_and_without_audio(align):
     text, text_mask, frames, frame_mask = _inputs()
     frame_mask[2] = False  # a clip with no frames
     audio = fusion.aligner(text, text_mask, frames, frame_mask)
-    assert (audio[1, 4:] == 0).all() and (audio[2] == 0).all() and (audio[0, 6] == 0).all()
+    assert (
+        (audio[1, 4:] == 0).all() and (audio[2] == 0).all() and (audio[0, 6] == 0).all()
+    )
     assert (audio[0, :6].abs().sum(-1) > 0).all()  # [CLS] gets the clip (cls_audio)
     assert torch.isfinite(fusion(text, text_mask, frames, frame_mask)).all()
     if align == "segments":
@@ -110,7 +120,8 @@ def test_aligned_audio_is_zero_at_sep_padding_and_without_audio(align):
 
 @pytest.mark.parametrize("align", ["cross_attention", "segments"])
 def test_cmbert_literal_zero_cls_audio_leaves_cls_output_text_only(align):
-    # Why cls_audio exists: with CM-BERT's zero audio at [CLS], the classified row ignores audio.
+    # Why cls_audio exists: with CM-BERT's zero audio at [CLS], the classified row
+    # ignores audio.
     torch.manual_seed(0)
     fusion = CMBertFusion(DT, DA, FusionConfig(align=align, cls_audio=False)).eval()
     text, text_mask, frames, frame_mask = _inputs()

@@ -10,7 +10,8 @@ import pytest
 
 from mlcl_core import metrics
 
-# (table, system, zh, bo, my accuracies in %, printed G, printed M), paper section 4.5-4.6.
+# (table, system, zh, bo, my accuracies in %, printed G, printed M), paper section
+# 4.5-4.6.
 PAPER_ROWS = [
     ("T2", "mBERT-Unique", 78.61, 50.25, 28.86, 0.2103, 0.5257),
     ("T2", "mBERT-Combined", 87.24, 58.38, 46.19, 0.1427, 0.6394),
@@ -28,8 +29,11 @@ PAPER_ROWS = [
 ]
 
 
-@pytest.mark.parametrize("table,system,zh,bo,my,g_printed,m_printed", PAPER_ROWS,
-                         ids=[f"{r[0]}-{r[1]}" for r in PAPER_ROWS])
+@pytest.mark.parametrize(
+    "table,system,zh,bo,my,g_printed,m_printed",
+    PAPER_ROWS,
+    ids=[f"{r[0]}-{r[1]}" for r in PAPER_ROWS],
+)
 def test_paper_rows_reproduce(table, system, zh, bo, my, g_printed, m_printed):
     acc = [zh / 100, bo / 100, my / 100]
     assert round(metrics.gini(acc), 4) == g_printed
@@ -37,9 +41,9 @@ def test_paper_rows_reproduce(table, system, zh, bo, my, g_printed, m_printed):
 
 
 def test_table3_unique_row_is_a_misprint():
-    # Table 3 prints mBERT-Unique as 71.91 / 42.17 / 25.54 with G 0.2216, M 0.4656. Those
-    # accuracies give G 0.2214 and M 0.4654; a Chinese accuracy of 71.97 gives both printed values,
-    # so the printed 71.91 is most likely a typo for 71.97.
+    # Table 3 prints mBERT-Unique as 71.91 / 42.17 / 25.54 with G 0.2216, M 0.4656.
+    # Those accuracies give G 0.2214 and M 0.4654; a Chinese accuracy of 71.97 gives
+    # both printed values, so the printed 71.91 is most likely a typo for 71.97.
     printed = [0.7191, 0.4217, 0.2554]
     assert round(metrics.gini(printed), 4) == 0.2214
     assert round(metrics.mean_accuracy(printed), 4) == 0.4654
@@ -69,20 +73,30 @@ def test_gini_one_hot_is_n_minus_one_over_n(n):
 
 
 def test_gini_hand_worked():
-    # [1, 2, 3]: L = 0, 1/6, 1/2, 1; B = (1/3)(1/12 + 1/3 + 3/4) = 7/18; G = 1 - 14/18 = 2/9.
+    # [1, 2, 3]: L = 0, 1/6, 1/2, 1; B = (1/3)(1/12 + 1/3 + 3/4) = 7/18; G = 1 - 14/18 =
+    # 2/9.
     assert metrics.gini([3, 1, 2]) == pytest.approx(2 / 9)
     # [1, 3]: L = 0, 1/4, 1; B = (1/2)(1/8 + 5/8) = 3/8; G = 1/4.
     assert metrics.gini([1, 3]) == pytest.approx(0.25)
     # Scale does not matter (percent or fraction give the same G).
-    assert metrics.gini([84.67, 59.21, 48.71]) == pytest.approx(metrics.gini([0.8467, 0.5921, 0.4871]))
+    assert metrics.gini([84.67, 59.21, 48.71]) == pytest.approx(
+        metrics.gini([0.8467, 0.5921, 0.4871])
+    )
 
 
 def test_gini_all_zero_is_zero():
     assert metrics.gini([0.0, 0.0, 0.0]) == 0.0
 
 
-@pytest.mark.parametrize("bad,match", [([], "no values"), ([0.5, float("nan")], "finite"),
-                                       ([0.5, -0.1], "non-negative"), ([[0.1, 0.2]], "1-D")])
+@pytest.mark.parametrize(
+    "bad,match",
+    [
+        ([], "no values"),
+        ([0.5, float("nan")], "finite"),
+        ([0.5, -0.1], "non-negative"),
+        ([[0.1, 0.2]], "1-D"),
+    ],
+)
 def test_gini_rejects_bad_input(bad, match):
     with pytest.raises(ValueError, match=match):
         metrics.gini(bad)
@@ -126,9 +140,11 @@ def test_per_language_accuracy_rejects_unequal_lengths():
 
 
 def _synthetic_predictions(n_sent=204, seed=1, p=(0.85, 0.6, 0.5)):
-    """Parallel test predictions: language-major order, correctness correlated across languages."""
+    """Parallel test predictions: language-major order, correctness correlated across
+    languages."""
     rng = np.random.default_rng(seed)
-    difficulty = rng.random(n_sent)  # a sentence hard in one language tends to be hard in all
+    # a sentence hard in one language tends to be hard in all
+    difficulty = rng.random(n_sent)
     y = rng.integers(0, 7, n_sent)
     ys, y_hats, langs, ids = [], [], [], []
     for code, acc in zip(["zho_Hans", "bod_Tibt", "mya_Mymr"], p):
@@ -137,7 +153,12 @@ def _synthetic_predictions(n_sent=204, seed=1, p=(0.85, 0.6, 0.5)):
         y_hats.append(np.where(right, y, (y + 1) % 7))
         langs += [code] * n_sent
         ids.append(np.arange(n_sent))
-    return np.concatenate(ys), np.concatenate(y_hats), np.array(langs), np.concatenate(ids)
+    return (
+        np.concatenate(ys),
+        np.concatenate(y_hats),
+        np.array(langs),
+        np.concatenate(ids),
+    )
 
 
 def _slow_bootstrap(y, y_hat, lang, ids, n_boot, seed):
@@ -150,7 +171,9 @@ def _slow_bootstrap(y, y_hat, lang, ids, n_boot, seed):
     for b in range(n_boot):
         chosen = uniq[draws[b]]
         for k, code in enumerate(languages):
-            rows = {i: r for r, i in zip(np.flatnonzero(lang == code), ids[lang == code])}
+            rows = {
+                i: r for r, i in zip(np.flatnonzero(lang == code), ids[lang == code])
+            }
             correct = [y[rows[i]] == y_hat[rows[i]] for i in chosen]
             acc[b, k] = np.mean(correct)
     return languages, acc
@@ -189,8 +212,9 @@ def test_bootstrap_estimates_and_width():
 
 
 def test_bootstrap_is_paired_across_languages():
-    # Two languages right and wrong on exactly the same sentences: a paired resample always gives
-    # them equal accuracy, so every resampled G is 0. Unpaired resampling would not.
+    # Two languages right and wrong on exactly the same sentences: a paired resample
+    # always gives them equal accuracy, so every resampled G is 0. Unpaired resampling
+    # would not.
     rng = np.random.default_rng(0)
     right = rng.random(100) < 0.6
     y = np.zeros(200, dtype=int)
@@ -206,7 +230,9 @@ def test_bootstrap_pairs_by_ids_not_by_row_order():
     y, y_hat, lang, ids = _synthetic_predictions(n_sent=50)
     ordered = metrics.bootstrap_ci(y, y_hat, lang, n_boot=100, ids=ids)
     perm = np.random.default_rng(5).permutation(len(y))
-    shuffled = metrics.bootstrap_ci(y[perm], y_hat[perm], lang[perm], n_boot=100, ids=ids[perm])
+    shuffled = metrics.bootstrap_ci(
+        y[perm], y_hat[perm], lang[perm], n_boot=100, ids=ids[perm]
+    )
     # Language order follows first appearance, so compare by name.
     for code in ordered["accuracy"]:
         assert shuffled["accuracy"][code] == pytest.approx(ordered["accuracy"][code])
@@ -229,8 +255,14 @@ def test_bootstrap_is_fast():
     assert time.perf_counter() - start < 1.0
 
 
-@pytest.mark.parametrize("kwargs,match", [({"n_boot": 0}, "n_boot"), ({"level": 1.0}, "level"),
-                                          ({"ids": [1, 2]}, "equal lengths")])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"n_boot": 0}, "n_boot"),
+        ({"level": 1.0}, "level"),
+        ({"ids": [1, 2]}, "equal lengths"),
+    ],
+)
 def test_bootstrap_rejects_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         metrics.bootstrap_ci([0, 1, 1], [0, 1, 0], ["a", "a", "b"], **kwargs)
@@ -246,7 +278,8 @@ def test_seed_summary():
     assert s["accuracy"]["zho_Hans"]["mean"] == pytest.approx(0.6)
     assert s["accuracy"]["zho_Hans"]["std"] == pytest.approx(math.sqrt(0.02))
     assert s["accuracy"]["bod_Tibt"]["mean"] == pytest.approx(0.4)
-    # Run 0's G from [0.3, 0.5] is 1/8 ([3, 5]: B = (1/2)(3/16 + 11/16) = 7/16); run 1 gives 0.5.
+    # Run 0's G from [0.3, 0.5] is 1/8 ([3, 5]: B = (1/2)(3/16 + 11/16) = 7/16); run 1
+    # gives 0.5.
     assert s["G"]["mean"] == pytest.approx((1 / 8 + 0.5) / 2)
     assert s["M"]["mean"] == pytest.approx((0.4 + 0.9) / 2)
     single = metrics.seed_summary(runs[:1])

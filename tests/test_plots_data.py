@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("agg")  # tests only: no display
-
 import numpy as np
 import pandas as pd
 
 from mlcl_core.corpora import load_sib200
-from mlcl_core.plots.data import audio_table, plot_duration_vs_syllables, plot_durations, plot_label_distribution
+from mlcl_core.plots.data import (
+    audio_table,
+    plot_duration_vs_syllables,
+    plot_durations,
+    plot_label_distribution,
+)
 
 
 def test_label_distribution_counts_every_sentence():
@@ -21,7 +22,9 @@ def test_label_distribution_counts_every_sentence():
 
 
 def test_durations_one_panel_per_language():
-    audio = pd.DataFrame({"lang": ["zho_Hans"] * 3 + ["bod_Tibt"] * 2, "seconds": [1.0, 2, 3, 4, 5]})
+    audio = pd.DataFrame(
+        {"lang": ["zho_Hans"] * 3 + ["bod_Tibt"] * 2, "seconds": [1.0, 2, 3, 4, 5]}
+    )
     assert len(plot_durations(audio).axes) == 2
 
 
@@ -32,6 +35,13 @@ def test_duration_vs_syllables_fit():
 
 
 def test_audio_table_escapes_text():
-    html = audio_table([{"label": "Tibetan", "text": "<b>བཀྲ</b>", "wave": np.zeros(1600, np.float32)}])
+    html = audio_table(
+        [{"label": "Tibetan", "text": "<b>བཀྲ</b>", "wave": np.zeros(1600, np.float32)}]
+    )
     assert html.count("<audio") == 1 and "&lt;b&gt;བཀྲ" in html
-    assert audio_table([{"label": "empty", "text": "", "wave": np.zeros(0)}]).count("<audio") == 1
+    assert (
+        audio_table([{"label": "empty", "text": "", "wave": np.zeros(0)}]).count(
+            "<audio"
+        )
+        == 1
+    )

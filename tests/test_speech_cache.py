@@ -1,4 +1,5 @@
-"""The content-addressed speech cache: keys, sharding, atomic writes, damaged files redone."""
+"""The content-addressed speech cache: keys, sharding, atomic writes, damaged files
+redone."""
 
 from __future__ import annotations
 
@@ -15,8 +16,12 @@ def _wave(n: int = 16000, seed: int = 0) -> np.ndarray:
 def test_key_depends_on_backend_voice_version_and_text():
     base = cache_key("espeak", "cmn", "1.52", "你好")
     assert len(base) == 64 and base == cache_key("espeak", "cmn", "1.52", "你好")
-    others = [cache_key("gtts", "cmn", "1.52", "你好"), cache_key("espeak", "my", "1.52", "你好"),
-              cache_key("espeak", "cmn", "1.51", "你好"), cache_key("espeak", "cmn", "1.52", "你好。")]
+    others = [
+        cache_key("gtts", "cmn", "1.52", "你好"),
+        cache_key("espeak", "my", "1.52", "你好"),
+        cache_key("espeak", "cmn", "1.51", "你好"),
+        cache_key("espeak", "cmn", "1.52", "你好。"),
+    ]
     assert len({base, *others}) == 5
 
 

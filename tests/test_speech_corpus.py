@@ -1,4 +1,5 @@
-"""Synthesising a corpus: the table, parallel workers, the cache, resuming after a failure."""
+"""Synthesising a corpus: the table, parallel workers, the cache, resuming after a
+failure."""
 
 from __future__ import annotations
 
@@ -7,35 +8,70 @@ import pytest
 
 from mlcl_core.config import make_config
 from mlcl_core.corpora import Corpus
-from mlcl_core.speech import NoVoiceError, SynthesisError, corpus_audio, load_wave, synthesize_corpus
+from mlcl_core.speech import (
+    NoVoiceError,
+    SynthesisError,
+    corpus_audio,
+    load_wave,
+    synthesize_corpus,
+)
 from mlcl_core.speech.espeak import EspeakBackend
 
 ZH = ["你好。", "今天天气很好。", "我们去公园。", "他在看书。", "明天见。", "谢谢你。"]
-EN = ["Hello.", "Nice weather today.", "BOOM we go to the park.", "He reads.", "See you.", "KILL thanks."]
+EN = [
+    "Hello.",
+    "Nice weather today.",
+    "BOOM we go to the park.",
+    "He reads.",
+    "See you.",
+    "KILL thanks.",
+]
 
 
 @pytest.fixture
 def corpus() -> Corpus:
-    table = pd.DataFrame({"id": [str(i) for i in range(6)], "label": ["a", "b"] * 3,
-                          "split": ["train"] * 4 + ["test"] * 2, "zho_Hans": ZH, "eng_Latn": EN})
+    table = pd.DataFrame(
+        {
+            "id": [str(i) for i in range(6)],
+            "label": ["a", "b"] * 3,
+            "split": ["train"] * 4 + ["test"] * 2,
+            "zho_Hans": ZH,
+            "eng_Latn": EN,
+        }
+    )
     return Corpus("toy", table, ("zho_Hans", "eng_Latn"), ("a", "b"))
 
 
 def test_table_and_cache(corpus, tmp_path):
-    df = synthesize_corpus(corpus, cache_dir=tmp_path, workers=2, progress=False, chunk_size=2)
+    df = synthesize_corpus(
+        corpus, cache_dir=tmp_path, workers=2, progress=False, chunk_size=2
+    )
     assert list(df.columns) == ["id", "split", "lang", "path", "seconds", "text_id"]
     assert len(df) == 12 and df.attrs["synthesized"] == 12
     assert set(df["text_id"]) >= {"toy/train/0/zho_Hans", "toy/test/5/eng_Latn"}
     for row in df.itertuples():
-        assert abs(len(load_wave(row.path)) / 16000 - row.seconds) < 1e-9 and row.seconds > 0.2
+        assert (
+            abs(len(load_wave(row.path)) / 16000 - row.seconds) < 1e-9
+            and row.seconds > 0.2
+        )
     again = synthesize_corpus(corpus, cache_dir=tmp_path, workers=1, progress=False)
-    assert again.attrs["synthesized"] == 0 and again["path"].tolist() == df["path"].tolist()
+    assert (
+        again.attrs["synthesized"] == 0
+        and again["path"].tolist() == df["path"].tolist()
+    )
 
 
 def test_bad_input_fails_before_work(corpus, tmp_path):
     with pytest.raises(ValueError, match="not in corpus"):
-        synthesize_corpus(corpus, cache_dir=tmp_path, languages=["mya_Mymr"], progress=False)
-    bad = Corpus("toy", corpus.table.rename(columns={"eng_Latn": "xyz_Latn"}), ("zho_Hans", "xyz_Latn"), ("a", "b"))
+        synthesize_corpus(
+            corpus, cache_dir=tmp_path, languages=["mya_Mymr"], progress=False
+        )
+    bad = Corpus(
+        "toy",
+        corpus.table.rename(columns={"eng_Latn": "xyz_Latn"}),
+        ("zho_Hans", "xyz_Latn"),
+        ("a", "b"),
+    )
     with pytest.raises(NoVoiceError):
         synthesize_corpus(bad, cache_dir=tmp_path, progress=False)
     assert list(tmp_path.rglob("*.flac")) == []
@@ -59,33 +95,50 @@ def _failing(trigger: str, kill: bool):
 @pytest.mark.parametrize("kill", [False, True])
 def test_interrupted_run_resumes_without_redoing(corpus, tmp_path, monkeypatch, kill):
     trigger = "KILL" if kill else "BOOM"
-    monkeypatch.setattr(EspeakBackend, "_synthesize", _failing(trigger, kill))  # forked workers inherit it
+    # forked workers inherit it
+    monkeypatch.setattr(EspeakBackend, "_synthesize", _failing(trigger, kill))
     from concurrent.futures.process import BrokenProcessPool
 
     with pytest.raises(BrokenProcessPool if kill else SynthesisError) as err:
-        synthesize_corpus(corpus, cache_dir=tmp_path, workers=2, progress=False, chunk_size=1)
+        synthesize_corpus(
+            corpus, cache_dir=tmp_path, workers=2, progress=False, chunk_size=1
+        )
     if not kill:
         assert "espeak" in str(err.value) and "toy/train/2/eng_Latn" in str(err.value)
-    before = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in tmp_path.rglob("*.flac")}
+    before = {
+        p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in tmp_path.rglob("*.flac")
+    }
     assert 0 < len(before) < 12
     monkeypatch.undo()
-    df = synthesize_corpus(corpus, cache_dir=tmp_path, workers=2, progress=False, chunk_size=1)
+    df = synthesize_corpus(
+        corpus, cache_dir=tmp_path, workers=2, progress=False, chunk_size=1
+    )
     assert df.attrs["synthesized"] == 12 - len(before)  # only the missing files
-    assert all((p.stat().st_ino, p.stat().st_mtime_ns) == v for p, v in before.items())  # untouched
+    # untouched
+    assert all((p.stat().st_ino, p.stat().st_mtime_ns) == v for p, v in before.items())
     assert list(tmp_path.rglob(".tmp-*")) == []
 
 
 def test_corpus_audio_from_config(corpus, tmp_path):
     cfg = make_config("tiny", cache_dir=str(tmp_path), workers=1).speech
     df = corpus_audio(corpus, cfg, languages=["zho_Hans"], progress=False)
-    assert len(df) == 6 and set(df["lang"]) == {"zho_Hans"} and df["path"].str.startswith(str(tmp_path)).all()
+    assert (
+        len(df) == 6
+        and set(df["lang"]) == {"zho_Hans"}
+        and df["path"].str.startswith(str(tmp_path)).all()
+    )
 
 
 def test_synthesis_speed_uses_a_fresh_cache(corpus, tmp_path):
     from mlcl_core.speech.corpus import synthesis_speed
 
-    synthesize_corpus(corpus, cache_dir=tmp_path, workers=1, progress=False)  # a warm cache elsewhere
+    # a warm cache elsewhere
+    synthesize_corpus(corpus, cache_dir=tmp_path, workers=1, progress=False)
     speed = synthesis_speed(corpus, n=2, workers=1)
-    assert speed["utterances"] == 4 and speed["audio_seconds"] > 1 and speed["x_realtime"] > 1
+    assert (
+        speed["utterances"] == 4
+        and speed["audio_seconds"] > 1
+        and speed["x_realtime"] > 1
+    )
     with pytest.raises(ValueError, match="n must be"):
         synthesis_speed(corpus, n=0)

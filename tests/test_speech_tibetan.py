@@ -1,5 +1,6 @@
-"""Tibetan through bophono IPA -> espeak cmn phonemes: the mapping is complete and espeak
-speaks every syllable (an unknown mnemonic would silently drop the rest of its word)."""
+"""Tibetan through bophono IPA -> espeak cmn phonemes: the mapping is complete and
+espeak speaks every syllable (an unknown mnemonic would silently drop the rest of its
+word)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,14 @@ from mlcl_core.corpora import load_sib200
 from mlcl_core.speech import SAMPLE_RATE, synthesize
 from mlcl_core.speech._espeak_lib import phoneme_inventory
 from mlcl_core.speech.espeak import _wheel_paths, shared_lib
-from mlcl_core.speech.tibetan import (IPA_TO_ESPEAK, TONES, count_syllables, ipa_to_tokens, syllable_ipa,
-                                      tibetan_to_espeak)
+from mlcl_core.speech.tibetan import (
+    IPA_TO_ESPEAK,
+    TONES,
+    count_syllables,
+    ipa_to_tokens,
+    syllable_ipa,
+    tibetan_to_espeak,
+)
 
 SENTENCE = "བཀྲ་ཤིས་བདེ་ལེགས། ཁྱེད་རང་སྐུ་གཟུགས་བདེ་པོ་ཡིན་པས།"
 
@@ -29,11 +36,15 @@ def _bophono_table(name: str) -> list[str]:
 
 
 def test_every_bophono_syllable_maps_strictly():
-    # Every root x ending in bophono's tables, and its exceptions: all it can emit per syllable.
-    syllables = [r + e for r in _bophono_table("roots.csv") for e in _bophono_table("ends.csv")]
+    # Every root x ending in bophono's tables, and its exceptions: all it can emit per
+    # syllable.
+    syllables = [
+        r + e for r in _bophono_table("roots.csv") for e in _bophono_table("ends.csv")
+    ]
     syllables += _bophono_table("exceptions.csv")
     for syl in syllables:
-        ipa_to_tokens(syllable_ipa(syl), strict=True)  # raises IPAError on an unmapped symbol
+        # raises IPAError on an unmapped symbol
+        ipa_to_tokens(syllable_ipa(syl), strict=True)
 
 
 def test_mnemonics_and_tones_exist_in_cmn_phoneme_table():
@@ -47,29 +58,45 @@ def _spoken(espeak_input: str) -> list[str]:
     return [p.lstrip("',") for p in events if not p.startswith("_")]
 
 
-@pytest.mark.parametrize("mnemonic", sorted({m for ms in IPA_TO_ESPEAK.values() for m in ms} - {":"}))
+@pytest.mark.parametrize(
+    "mnemonic", sorted({m for ms in IPA_TO_ESPEAK.values() for m in ms} - {":"})
+)
 def test_espeak_speaks_each_mnemonic_without_truncating(mnemonic):
-    # Compared as strings: espeak may read neighbours as one phoneme (a + i -> diphthong ai),
-    # which is fine; what must not happen is a dropped rest of the word.
+    # Compared as strings: espeak may read neighbours as one phoneme (a + i -> diphthong
+    # ai), which is fine; what must not happen is a dropped rest of the word.
     assert "".join(_spoken(f"[[pa{mnemonic}a55 pa55]]")) == f"pa{mnemonic}apa"
 
 
 def test_corpus_sentences_are_spoken_phoneme_for_phoneme():
-    texts = [t for t in load_sib200(languages=["bod_Tibt"]).table["bod_Tibt"][:40]
-             if re.fullmatch(r"[\u0f00-\u0fff\s]+", t)][:8]  # Tibetan only: no Latin/digits read as text
+    # Tibetan only: no Latin/digits read as text
+    texts = [
+        t
+        for t in load_sib200(languages=["bod_Tibt"]).table["bod_Tibt"][:40]
+        if re.fullmatch(r"[\u0f00-\u0fff\s]+", t)
+    ][:8]
     assert len(texts) == 8
     for text in texts:
-        expected = [m for syl in re.findall(r"[\u0f40-\u0fbc]+", text)
-                    for tokens, _ in ipa_to_tokens(syllable_ipa(syl)) for m in tokens if m != ":"]
+        expected = [
+            m
+            for syl in re.findall(r"[\u0f40-\u0fbc]+", text)
+            for tokens, _ in ipa_to_tokens(syllable_ipa(syl))
+            for m in tokens
+            if m != ":"
+        ]
         assert "".join(_spoken(tibetan_to_espeak(text))) == "".join(expected)
 
 
 def test_duration_grows_linearly_with_syllables():
-    seconds = {n: len(synthesize("་".join(["བཀྲ", "ཤིས", "བདེ", "ལེགས"] * (n // 4)), "bod_Tibt")) / SAMPLE_RATE
-               for n in (4, 8, 16, 32)}
+    seconds = {
+        n: len(synthesize("་".join(["བཀྲ", "ཤིས", "བདེ", "ལེགས"] * (n // 4)), "bod_Tibt"))
+        / SAMPLE_RATE
+        for n in (4, 8, 16, 32)
+    }
     per_syllable = [seconds[n] / n for n in seconds]
     assert all(0.15 < s < 0.45 for s in per_syllable), seconds
-    assert 1.7 < seconds[32] / seconds[16] < 2.3 and 1.7 < seconds[16] / seconds[8] < 2.3, seconds
+    assert (
+        1.7 < seconds[32] / seconds[16] < 2.3 and 1.7 < seconds[16] / seconds[8] < 2.3
+    ), seconds
 
 
 def test_corpus_duration_tracks_syllable_count():
@@ -80,13 +107,29 @@ def test_corpus_duration_tracks_syllable_count():
     assert 0.2 < np.median(sec / syl) < 0.35
 
 
-@pytest.mark.parametrize("text", ["", "།", "་", "། ་ །", "༡༢༣", "123", "Super-G", "[[pa55]] ]]", "བཀྲ་ཤིས་ 2024 Super-G།",
-                                  "ཊི་ཧྥེ་གྷོ", "\u0f7f\u0f71", "ཀ" * 40])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "།",
+        "་",
+        "། ་ །",
+        "༡༢༣",
+        "123",
+        "Super-G",
+        "[[pa55]] ]]",
+        "བཀྲ་ཤིས་ 2024 Super-G།",
+        "ཊི་ཧྥེ་གྷོ",
+        "\u0f7f\u0f71",
+        "ཀ" * 40,
+    ],
+)
 def test_never_crashes_on_odd_tibetan_input(text):
     wave = synthesize(text, "bod_Tibt")
     assert wave.dtype == np.float32 and np.isfinite(wave).all()
     if not text.strip("།་ "):
-        assert len(wave) < 0.05 * SAMPLE_RATE  # empty text: only espeak's brief end pause
+        # empty text: only espeak's brief end pause
+        assert len(wave) < 0.05 * SAMPLE_RATE
 
 
 def test_input_brackets_cannot_open_phoneme_mode():
@@ -103,5 +146,8 @@ def test_naive_route_spells_letters():
     from mlcl_core.speech import get_backend
 
     backend = get_backend("espeak")
-    naive, ours = backend.synthesize_raw(SENTENCE, "cmn"), backend.synthesize(SENTENCE, "bod_Tibt")
+    naive, ours = (
+        backend.synthesize_raw(SENTENCE, "cmn"),
+        backend.synthesize(SENTENCE, "bod_Tibt"),
+    )
     assert len(naive) > 5 * len(ours)  # the cmn voice reads each code point's name

@@ -1,5 +1,5 @@
-"""The trainer on a toy model: evaluation rows, early stopping, parameter groups, hooks, and
-resume after a SIGKILL mid-epoch ending exactly where an uninterrupted run ends."""
+"""The trainer on a toy model: evaluation rows, early stopping, parameter groups, hooks,
+and resume after a SIGKILL mid-epoch ending exactly where an uninterrupted run ends."""
 
 from __future__ import annotations
 
@@ -14,13 +14,15 @@ import pytest
 import torch
 
 from mlcl_core.config import TrainConfig
-from mlcl_core.training import Evaluation, Trainer, resolve_device
+from mlcl_core.runtime import resolve_device
+from mlcl_core.training import Evaluation, Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# A toy "parallel" task: K=2 languages, B sentences per batch, rows language-major like the
-# real models. Dropout and a shuffled loader make the run depend on every RNG the trainer seeds.
-TOY = textwrap.dedent('''
+# A toy "parallel" task: K=2 languages, B sentences per batch, rows language-major like
+# the real models. Dropout and a shuffled loader make the run depend on every RNG the
+# trainer seeds.
+TOY = textwrap.dedent("""
     import torch
     from torch import nn
     from torch.utils.data import DataLoader
@@ -59,15 +61,16 @@ TOY = textwrap.dedent('''
                            generator=torch.Generator().manual_seed(seed))
         dev = DataLoader(make_data(24, 2), batch_size=8, shuffle=False, collate_fn=collate)
         return train, dev
-''')
+""")
 
-RUN = textwrap.dedent('''
+RUN = textwrap.dedent("""
     import json, os, signal, sys
     import torch
     sys.path.insert(0, sys.argv[1])
     from toy import Toy, loaders
     from mlcl_core.config import TrainConfig
-    from mlcl_core.training import Trainer, seed_everything
+    from mlcl_core.runtime import seed_everything
+    from mlcl_core.training import Trainer
 
     ckpt_dir, kill_at, every, out = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
     torch.set_num_threads(1)
@@ -86,7 +89,7 @@ RUN = textwrap.dedent('''
     params = [float(v) for p in model.state_dict().values() for v in p.flatten()]
     json.dump({"y_hat": ev.y_hat.tolist(), "acc": ev.accuracy, "params": params, "resumed_from": fit.resumed_from,
                "history": [{k: v for k, v in h.items() if k != "seconds"} for h in fit.history]}, open(out, "w"))
-''')
+""")
 
 
 @pytest.fixture(scope="module")
@@ -101,21 +104,40 @@ def toy_dir(tmp_path_factory) -> Path:
 def toy(toy_dir, monkeypatch):
     monkeypatch.syspath_prepend(str(toy_dir))
     import toy as module
+
     return module
 
 
 def _run(toy_dir: Path, ckpt: Path, kill_at: int, every: int, out: Path) -> int:
-    proc = subprocess.run([sys.executable, str(toy_dir / "run.py"), str(toy_dir), str(ckpt), str(kill_at),
-                           str(every), str(out)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(toy_dir / "run.py"),
+            str(toy_dir),
+            str(ckpt),
+            str(kill_at),
+            str(every),
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if proc.returncode not in (0, -9):
         raise AssertionError(proc.stderr)
     return proc.returncode
 
 
-@pytest.mark.parametrize("kill_at,every", [(7, 0), (9, 3)], ids=["epoch-checkpoint", "step-checkpoint"])
-def test_resume_after_sigkill_mid_epoch_matches_uninterrupted_run(toy_dir, tmp_path, kill_at, every):
+@pytest.mark.parametrize(
+    "kill_at,every", [(7, 0), (9, 3)], ids=["epoch-checkpoint", "step-checkpoint"]
+)
+def test_resume_after_sigkill_mid_epoch_matches_uninterrupted_run(
+    toy_dir, tmp_path, kill_at, every
+):
     # 5 batches per epoch: step 7 is inside epoch 2 (last checkpoint: end of epoch 1);
-    # with a checkpoint every 3 steps, step 9 is killed after the mid-epoch checkpoint at step 8.
+    # with a checkpoint every 3 steps, step 9 is killed after the mid-epoch checkpoint at
+    # step 8.
     reference = tmp_path / "reference.json"
     assert _run(toy_dir, tmp_path / "ckpt_ref", -1, every, reference) == 0
     resumed = tmp_path / "resumed.json"
@@ -134,7 +156,9 @@ def test_resume_after_sigkill_mid_epoch_matches_uninterrupted_run(toy_dir, tmp_p
 def test_fit_keeps_best_dev_weights_and_stops_early(toy):
     torch.manual_seed(0)
     train, dev = toy.loaders()
-    cfg = TrainConfig(num_epochs=12, batch_size=8, lr=0.05, patience=2, seed=1, device="cpu")
+    cfg = TrainConfig(
+        num_epochs=12, batch_size=8, lr=0.05, patience=2, seed=1, device="cpu"
+    )
     trainer = Trainer(toy.Toy(), cfg, progress=False)
     fit = trainer.fit(train, dev)
     scores = [h["dev_M"] for h in fit.history]
@@ -144,8 +168,11 @@ def test_fit_keeps_best_dev_weights_and_stops_early(toy):
     if len(scores) < 12:
         assert len(scores) - fit.best_epoch == 2
     assert trainer.evaluate(dev).M == pytest.approx(max(scores))
-    assert scores[fit.best_epoch - 1] > 0.5  # it learned something (3 classes, chance ~0.33)
-    assert {"train_loss", "train_ce", "dev_G", "dev_acc_aaa_Latn"} <= set(fit.history[0])
+    # it learned something (3 classes, chance ~0.33)
+    assert scores[fit.best_epoch - 1] > 0.5
+    assert {"train_loss", "train_ce", "dev_G", "dev_acc_aaa_Latn"} <= set(
+        fit.history[0]
+    )
 
 
 def test_evaluate_rows_and_accuracy(toy):
@@ -153,8 +180,14 @@ def test_evaluate_rows_and_accuracy(toy):
     trainer = Trainer(toy.Toy(), TrainConfig(device="cpu"), progress=False)
     ev = trainer.evaluate(dev)
     assert len(ev.y) == 48 and ev.languages == toy.LANGS
-    assert ev.ids[:3] == ["s0", "s1", "s2"] and ev.lang[0] == "aaa_Latn" and ev.lang[8] == "bbb_Latn"
-    manual = {g: float(np.mean((ev.y == ev.y_hat)[np.array(ev.lang) == g])) for g in toy.LANGS}
+    assert (
+        ev.ids[:3] == ["s0", "s1", "s2"]
+        and ev.lang[0] == "aaa_Latn"
+        and ev.lang[8] == "bbb_Latn"
+    )
+    manual = {
+        g: float(np.mean((ev.y == ev.y_hat)[np.array(ev.lang) == g])) for g in toy.LANGS
+    }
     assert ev.accuracy == pytest.approx(manual)
     assert ev.M == pytest.approx(np.mean(list(manual.values())))
     records = ev.to_records()
@@ -176,12 +209,22 @@ def test_rows_that_are_not_language_major_are_rejected(toy):
 
 
 def test_parameter_groups_give_adapters_their_own_lr(toy):
-    trainer = Trainer(toy.Toy(), TrainConfig(lr=1e-4, adapter_lr=1e-2, device="cpu"), progress=False)
+    trainer = Trainer(
+        toy.Toy(), TrainConfig(lr=1e-4, adapter_lr=1e-2, device="cpu"), progress=False
+    )
     lrs = {id(p): g["lr"] for g in trainer.optimizer.param_groups for p in g["params"]}
-    decay = {id(p): g["weight_decay"] for g in trainer.optimizer.param_groups for p in g["params"]}
+    decay = {
+        id(p): g["weight_decay"]
+        for g in trainer.optimizer.param_groups
+        for p in g["params"]
+    }
     model = trainer.model
-    assert lrs[id(model.adapter.weight)] == 1e-2 and lrs[id(model.net[0].weight)] == 1e-4
-    assert decay[id(model.net[0].bias)] == 0.0 and decay[id(model.net[0].weight)] == 0.01
+    assert (
+        lrs[id(model.adapter.weight)] == 1e-2 and lrs[id(model.net[0].weight)] == 1e-4
+    )
+    assert (
+        decay[id(model.net[0].bias)] == 0.0 and decay[id(model.net[0].weight)] == 0.01
+    )
     assert len(lrs) == len(list(model.parameters()))
 
 
@@ -195,13 +238,20 @@ def test_adversary_hook_runs_after_the_clean_backward(toy):
             loss_fn().backward()  # extra gradients accumulate, as FGM/PGD do
 
     train, _ = toy.loaders()
-    trainer = Trainer(toy.Toy(), TrainConfig(num_epochs=1, device="cpu"), adversary=Spy(), progress=False)
+    trainer = Trainer(
+        toy.Toy(),
+        TrainConfig(num_epochs=1, device="cpu"),
+        adversary=Spy(),
+        progress=False,
+    )
     trainer.fit(train)
     assert calls == [True] * 5
 
 
 def test_devices_and_bad_input():
-    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_device("auto").type == (
+        "cuda" if torch.cuda.is_available() else "cpu"
+    )
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="no CUDA"):
             resolve_device("cuda")
@@ -210,12 +260,16 @@ def test_devices_and_bad_input():
 
 
 def test_linear_schedule_warms_up_then_decays_to_zero(toy):
-    cfg = TrainConfig(lr=1e-3, adapter_lr=1e-2, schedule="linear", warmup=0.2, device="cpu")
+    cfg = TrainConfig(
+        lr=1e-3, adapter_lr=1e-2, schedule="linear", warmup=0.2, device="cpu"
+    )
     trainer = Trainer(toy.Toy(), cfg, progress=False)
     trainer.total_steps = 10  # fit() sets it to num_epochs x batches per epoch
     factors = [trainer.lr_factor(s) for s in range(10)]
     assert factors[0] < factors[1] < factors[2] == 1.0  # 2 warm-up steps, then the peak
-    assert all(a > b for a, b in zip(factors[2:], factors[3:])) and factors[-1] == pytest.approx(0.125)
+    assert all(a > b for a, b in zip(factors[2:], factors[3:])) and factors[
+        -1
+    ] == pytest.approx(0.125)
     trainer._set_lr(1)
     lrs = sorted({g["lr"] for g in trainer.optimizer.param_groups})
     assert lrs == pytest.approx([1e-3 * factors[1], 1e-2 * factors[1]])

@@ -1,4 +1,5 @@
-"""Tests for mlcl_core.translation against a loopback stub of the chat completions API."""
+"""Tests for mlcl_core.translation against a loopback stub of the chat completions
+API."""
 
 from __future__ import annotations
 
@@ -25,8 +26,14 @@ class StubState:
         self.default = "ok"
 
 
-def _answer(handler: BaseHTTPRequestHandler, status: int, payload, headers: dict | None = None) -> None:
-    body = payload if isinstance(payload, bytes) else json.dumps(payload, ensure_ascii=False).encode()
+def _answer(
+    handler: BaseHTTPRequestHandler, status: int, payload, headers: dict | None = None
+) -> None:
+    body = (
+        payload
+        if isinstance(payload, bytes)
+        else json.dumps(payload, ensure_ascii=False).encode()
+    )
     handler.send_response(status)
     handler.send_header("Content-Type", "application/json")
     handler.send_header("Content-Length", str(len(body)))
@@ -35,13 +42,17 @@ def _answer(handler: BaseHTTPRequestHandler, status: int, payload, headers: dict
     handler.end_headers()
     try:
         handler.wfile.write(body)
-    except BrokenPipeError:  # the client gave up first (the timeout test): nothing to answer
+    # the client gave up first (the timeout test): nothing to answer
+    except BrokenPipeError:
         pass
 
 
 def _completion(content: str) -> dict:
-    return {"id": "x", "object": "chat.completion",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}}]}
+    return {
+        "id": "x",
+        "object": "chat.completion",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}}],
+    }
 
 
 def _make_handler(state: StubState):
@@ -51,14 +62,30 @@ def _make_handler(state: StubState):
 
         def do_POST(self):
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            state.requests.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
+            state.requests.append(
+                {
+                    "path": self.path,
+                    "auth": self.headers.get("Authorization"),
+                    "body": body,
+                }
+            )
             behaviour = state.plan.pop(0) if state.plan else state.default
             sentences = json.loads(body["messages"][-1]["content"])
             translated = [f"T({s})" for s in sentences]
             if behaviour == "ok":
-                _answer(self, 200, _completion(json.dumps(translated, ensure_ascii=False)))
+                _answer(
+                    self, 200, _completion(json.dumps(translated, ensure_ascii=False))
+                )
             elif behaviour == "fenced":
-                _answer(self, 200, _completion("```json\n" + json.dumps(translated, ensure_ascii=False) + "\n```"))
+                _answer(
+                    self,
+                    200,
+                    _completion(
+                        "```json\n"
+                        + json.dumps(translated, ensure_ascii=False)
+                        + "\n```"
+                    ),
+                )
             elif behaviour == "plain":  # not a JSON array: one sentence in plain text
                 _answer(self, 200, _completion(" ".join(translated)))
             elif behaviour == "empty":
@@ -68,12 +95,19 @@ def _make_handler(state: StubState):
             elif behaviour == "500":
                 _answer(self, 500, {"error": {"message": "internal error"}})
             elif behaviour == "429":
-                _answer(self, 429, {"error": {"message": "slow down"}}, {"Retry-After": "0.25"})
+                _answer(
+                    self,
+                    429,
+                    {"error": {"message": "slow down"}},
+                    {"Retry-After": "0.25"},
+                )
             elif behaviour == "400":
                 _answer(self, 400, {"error": {"message": "bad model"}})
             elif behaviour == "slow":
                 time.sleep(0.6)
-                _answer(self, 200, _completion(json.dumps(translated, ensure_ascii=False)))
+                _answer(
+                    self, 200, _completion(json.dumps(translated, ensure_ascii=False))
+                )
             else:
                 raise AssertionError(behaviour)
 
@@ -84,7 +118,9 @@ def _make_handler(state: StubState):
 def stub():
     state = StubState()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(state))
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+    )
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}", state
     server.shutdown()
@@ -98,12 +134,16 @@ def sleeps():
 
 def _translator(url, tmp_path, sleeps, **kwargs) -> OpenAITranslator:
     kwargs.setdefault("backoff", 0.5)
-    return OpenAITranslator(url, cache_dir=tmp_path / "cache", sleep=sleeps.append, **kwargs)
+    return OpenAITranslator(
+        url, cache_dir=tmp_path / "cache", sleep=sleeps.append, **kwargs
+    )
 
 
 def test_translates_in_batches(stub, tmp_path, sleeps):
     url, state = stub
-    tr = _translator(url, tmp_path, sleeps, api_key="sk-test", batch_size=2, model="gpt-4")
+    tr = _translator(
+        url, tmp_path, sleeps, api_key="sk-test", batch_size=2, model="gpt-4"
+    )
     out = tr(["一", "二", "三", "四", "五"], "zho_Hans", "bod_Tibt")
     assert out == ["T(一)", "T(二)", "T(三)", "T(四)", "T(五)"]
     assert len(state.requests) == 3
@@ -131,7 +171,10 @@ def test_permanent_failure_names_rows(stub, tmp_path, sleeps):
     url, state = stub
     state.default = "500"
     tr = _translator(url, tmp_path, sleeps, max_retries=3, batch_size=2)
-    with pytest.raises(TranslationError, match=r"ids r7, r8 into bod_Tibt failed after 4 attempts.*HTTP 500"):
+    with pytest.raises(
+        TranslationError,
+        match=r"ids r7, r8 into bod_Tibt failed after 4 attempts.*HTTP 500",
+    ):
         tr(["a", "b"], "zho_Hans", "bod_Tibt", ids=["r7", "r8"])
     assert len(state.requests) == 4
     assert sleeps == [0.5, 1.0, 2.0]  # exponential backoff
@@ -140,7 +183,9 @@ def test_permanent_failure_names_rows(stub, tmp_path, sleeps):
 def test_client_error_is_not_retried(stub, tmp_path, sleeps):
     url, state = stub
     state.default = "400"
-    with pytest.raises(TranslationError, match=r"HTTP 400 translating id 12 into bod_Tibt.*bad model"):
+    with pytest.raises(
+        TranslationError, match=r"HTTP 400 translating id 12 into bod_Tibt.*bad model"
+    ):
         _translator(url, tmp_path, sleeps)(["a"], "zho_Hans", "bod_Tibt", ids=[12])
     assert len(state.requests) == 1 and sleeps == []
 
@@ -150,7 +195,11 @@ def test_retry_after_and_malformed_responses_are_retried(stub, tmp_path, sleeps)
     state.plan = ["429", "malformed"]
     assert _translator(url, tmp_path, sleeps)(["a"], "zho_Hans", "bod_Tibt") == ["T(a)"]
     assert len(state.requests) == 3
-    assert sleeps == [0.25, 1.0]  # the server's Retry-After, then the backoff of attempt 2
+    # the server's Retry-After, then the backoff of attempt 2
+    assert sleeps == [
+        0.25,
+        1.0,
+    ]
 
 
 def test_timeout_is_retried(stub, tmp_path, sleeps):
@@ -166,7 +215,10 @@ def test_connection_refused_names_rows(tmp_path, sleeps):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     tr = _translator(f"http://127.0.0.1:{port}/v1", tmp_path, sleeps, max_retries=1)
-    with pytest.raises(TranslationError, match=r"id 3 into bod_Tibt failed after 2 attempts.*ConnectionError"):
+    with pytest.raises(
+        TranslationError,
+        match=r"id 3 into bod_Tibt failed after 2 attempts.*ConnectionError",
+    ):
         tr(["a"], "zho_Hans", "bod_Tibt", ids=["3"])
     assert sleeps == [0.5]
 
@@ -179,15 +231,25 @@ def test_cache_resumes_an_interrupted_run(stub, tmp_path, sleeps):
         _translator(url, tmp_path, sleeps, batch_size=2)(texts, "zho_Hans", "bod_Tibt")
     # A new translator (a new process, say) sends only what is missing.
     state.requests.clear()
-    out = _translator(url, tmp_path, sleeps, batch_size=2)(texts, "zho_Hans", "bod_Tibt")
+    out = _translator(url, tmp_path, sleeps, batch_size=2)(
+        texts, "zho_Hans", "bod_Tibt"
+    )
     assert out == ["T(a)", "T(b)", "T(c)", "T(d)"]
-    assert [json.loads(r["body"]["messages"][1]["content"]) for r in state.requests] == [["c", "d"]]
-    # Everything cached: no request at all. Another language pair or model is cached apart.
+    assert [
+        json.loads(r["body"]["messages"][1]["content"]) for r in state.requests
+    ] == [["c", "d"]]
+    # Everything cached: no request at all. Another language pair or model is cached
+    # apart.
     state.requests.clear()
-    assert _translator(url, tmp_path, sleeps, batch_size=2)(texts, "zho_Hans", "bod_Tibt") == out
+    assert (
+        _translator(url, tmp_path, sleeps, batch_size=2)(texts, "zho_Hans", "bod_Tibt")
+        == out
+    )
     assert state.requests == []
     _translator(url, tmp_path, sleeps, batch_size=2)(texts, "zho_Hans", "mya_Mymr")
-    _translator(url, tmp_path, sleeps, batch_size=2, model="other")(texts, "zho_Hans", "bod_Tibt")
+    _translator(url, tmp_path, sleeps, batch_size=2, model="other")(
+        texts, "zho_Hans", "bod_Tibt"
+    )
     assert len(state.requests) == 4
 
 
@@ -196,7 +258,9 @@ def test_cache_survives_a_cut_last_line(stub, tmp_path, sleeps):
     tr = _translator(url, tmp_path, sleeps)
     tr(["a", "b"], "zho_Hans", "bod_Tibt")
     path = tr.cache("zho_Hans", "bod_Tibt").path
-    path.write_text(path.read_text(encoding="utf-8") + '{"key": "abc", "transl', encoding="utf-8")
+    path.write_text(
+        path.read_text(encoding="utf-8") + '{"key": "abc", "transl', encoding="utf-8"
+    )
     state.requests.clear()
     assert len(tr.cache("zho_Hans", "bod_Tibt")) == 2
     assert tr(["a", "b"], "zho_Hans", "bod_Tibt") == ["T(a)", "T(b)"]
@@ -205,7 +269,9 @@ def test_cache_survives_a_cut_last_line(stub, tmp_path, sleeps):
 
 def test_repeated_texts_are_sent_once(stub, tmp_path, sleeps):
     url, state = stub
-    out = _translator(url, tmp_path, sleeps, batch_size=10)(["a", "b", "a"], "zho_Hans", "bod_Tibt")
+    out = _translator(url, tmp_path, sleeps, batch_size=10)(
+        ["a", "b", "a"], "zho_Hans", "bod_Tibt"
+    )
     assert out == ["T(a)", "T(b)", "T(a)"]
     assert json.loads(state.requests[0]["body"]["messages"][1]["content"]) == ["a", "b"]
 
@@ -213,7 +279,9 @@ def test_repeated_texts_are_sent_once(stub, tmp_path, sleeps):
 def test_unparsable_batch_falls_back_to_single_sentences(stub, tmp_path, sleeps):
     url, state = stub
     state.plan = ["plain", "fenced", "plain"]  # batch answer unusable; then one by one
-    out = _translator(url, tmp_path, sleeps, batch_size=2)(["a", "b"], "zho_Hans", "bod_Tibt")
+    out = _translator(url, tmp_path, sleeps, batch_size=2)(
+        ["a", "b"], "zho_Hans", "bod_Tibt"
+    )
     assert out == ["T(a)", "T(b)"]
     assert len(state.requests) == 3
 
@@ -221,7 +289,9 @@ def test_unparsable_batch_falls_back_to_single_sentences(stub, tmp_path, sleeps)
 def test_empty_translation_is_an_error(stub, tmp_path, sleeps):
     url, state = stub
     state.default = "empty"
-    with pytest.raises(TranslationError, match="empty translation into bod_Tibt for id 5"):
+    with pytest.raises(
+        TranslationError, match="empty translation into bod_Tibt for id 5"
+    ):
         _translator(url, tmp_path, sleeps)(["a"], "zho_Hans", "bod_Tibt", ids=["5"])
 
 
@@ -237,12 +307,15 @@ def test_bad_arguments(tmp_path, sleeps):
         tr(["x"], "zho_Hans", "bod_Tibt", ids=["a", "b"])
 
 
-@pytest.mark.parametrize("base,url", [
-    ("http://h:1", "http://h:1/v1/chat/completions"),
-    ("http://h:1/v1/", "http://h:1/v1/chat/completions"),
-    ("https://api.example.com/v1", "https://api.example.com/v1/chat/completions"),
-    ("http://h/v1/chat/completions", "http://h/v1/chat/completions"),
-])
+@pytest.mark.parametrize(
+    "base,url",
+    [
+        ("http://h:1", "http://h:1/v1/chat/completions"),
+        ("http://h:1/v1/", "http://h:1/v1/chat/completions"),
+        ("https://api.example.com/v1", "https://api.example.com/v1/chat/completions"),
+        ("http://h/v1/chat/completions", "http://h/v1/chat/completions"),
+    ],
+)
 def test_endpoint_url(base, url):
     assert OpenAITranslator(base).url == url
 
@@ -262,8 +335,15 @@ def test_default_cache_dir_honours_xdg(monkeypatch, tmp_path):
 def test_load_mms_with_translator(stub, tmp_path, sleeps):
     url, state = stub
     path = tmp_path / "mms.csv"
-    pd.DataFrame({"_id": ["a1", "a2", "a3"], "text": ["好", "坏", "一般"], "label": [2, 0, 1],
-                  "language": ["zh"] * 3, "split": ["train", "dev", "test"]}).to_csv(path, index=False)
+    pd.DataFrame(
+        {
+            "_id": ["a1", "a2", "a3"],
+            "text": ["好", "坏", "一般"],
+            "label": [2, 0, 1],
+            "language": ["zh"] * 3,
+            "split": ["train", "dev", "test"],
+        }
+    ).to_csv(path, index=False)
     tr = _translator(url, tmp_path, sleeps, batch_size=2)
     c = load_mms(path, ["zho_Hans", "bod_Tibt", "mya_Mymr"], translate=tr)
     assert list(c.table["bod_Tibt"]) == ["T(好)", "T(坏)", "T(一般)"]

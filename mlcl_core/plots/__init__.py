@@ -13,7 +13,9 @@ FIGURES_DIR = Path(__file__).resolve().parents[2] / "figures"
 set_theme()
 
 
-def save_figure(fig, chapter: str, what: str, figures_dir: str | Path | None = None) -> Path:
+def save_figure(
+    fig, chapter: str, what: str, figures_dir: str | Path | None = None
+) -> Path:
     """Save ``fig`` as ``<figures_dir>/<chapter>-<what>.png`` and return the path."""
     out = Path(figures_dir) if figures_dir is not None else FIGURES_DIR
     out.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,7 @@ its code.
 from __future__ import annotations
 
 import zlib
-from typing import Sequence
+from collections.abc import Sequence
 
 import seaborn as sns
 

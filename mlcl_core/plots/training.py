@@ -1,32 +1,32 @@
-"""Figures of the training chapter: Lorenz curves, confusion matrices, training curves, search trials.
+"""Figures of the training chapter: Lorenz curves, confusion matrices, training curves,
+search trials.
 
-Every function takes tables from :mod:`mlcl_core.experiments` (``summary``, ``load_results``,
-``load_predictions``, ``load_trials``) and returns a matplotlib figure.
+Every function takes tables from :mod:`mlcl_core.tables` / :mod:`mlcl_core.results`
+(``summary``, ``load_results``, ``load_predictions``) and :mod:`mlcl_core.search`
+(``load_trials``) and returns a matplotlib figure.
 """
 
 from __future__ import annotations
 
 from typing import Sequence
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from mlcl_core.corpora import language_name
+from mlcl_core.metrics import lorenz_curve
 from mlcl_core.plots.style import CONFUSION_CMAP
+from mlcl_core.tables import SYSTEM_NAMES
 
 
 def _name(system: str) -> str:
-    from mlcl_core.experiments import SYSTEM_NAMES
-
     return SYSTEM_NAMES.get(system, system)
 
 
 def plot_lorenz(summary: pd.DataFrame, languages: Sequence[str]):
-    """Lorenz curves of the systems' seed-averaged per-language accuracies, side by side."""
-    import matplotlib.pyplot as plt
-
-    from mlcl_core.corpora import LANGUAGE_NAMES
-    from mlcl_core.metrics import lorenz_curve
-
+    """Lorenz curves of the systems' seed-averaged per-language accuracies, side by
+    side."""
     n = len(summary)
     fig, axes = plt.subplots(1, n, figsize=(2.6 * n, 2.9), sharey=True, squeeze=False)
     for ax, (system, row) in zip(axes[0], summary.iterrows()):
@@ -35,9 +35,16 @@ def plot_lorenz(summary: pd.DataFrame, languages: Sequence[str]):
         ax.fill_between(x, y, x, color="tab:red", alpha=0.2, label="A (inequality)")
         ax.plot([0, 1], [0, 1], "k--", lw=0.8, label="equality")
         ax.plot(x, y, "o-", color="tab:blue", ms=3, label="Lorenz")
-        for xi, yi, lang in zip(x[1:], y[1:], [languages[i] for i in np.argsort(acc, kind="stable")]):
-            ax.annotate(LANGUAGE_NAMES.get(lang, lang)[:3], (xi, yi), fontsize=7, xytext=(-18, 4),
-                        textcoords="offset points")
+        for xi, yi, lang in zip(
+            x[1:], y[1:], [languages[i] for i in np.argsort(acc, kind="stable")]
+        ):
+            ax.annotate(
+                language_name(lang)[:3],
+                (xi, yi),
+                fontsize=7,
+                xytext=(-18, 4),
+                textcoords="offset points",
+            )
         ax.set_title(f"{_name(system)}\nG={row['G']:.3f}  M={row['M']:.3f}", fontsize=8)
         ax.set_xlabel("share of languages")
         ax.set_aspect("equal")
@@ -47,17 +54,24 @@ def plot_lorenz(summary: pd.DataFrame, languages: Sequence[str]):
     return fig
 
 
-def plot_confusions(predictions: pd.DataFrame, system: str, labels: Sequence[str], languages: Sequence[str]):
-    """Per-language confusion matrices (rows: gold, columns: predicted; all seeds pooled, row-normalised)."""
-    import matplotlib.pyplot as plt
-
-    from mlcl_core.corpora import LANGUAGE_NAMES
-
+def plot_confusions(
+    predictions: pd.DataFrame,
+    system: str,
+    labels: Sequence[str],
+    languages: Sequence[str],
+):
+    """Per-language confusion matrices (rows: gold, columns: predicted; all seeds
+    pooled, row-normalised)."""
     preds = predictions[predictions["system"] == system]
     if preds.empty:
-        raise ValueError(f"no predictions for system {system!r}; have {sorted(predictions['system'].unique())}")
+        raise ValueError(
+            f"no predictions for system {system!r}; have "
+            f"{sorted(predictions['system'].unique())}"
+        )
     c = len(labels)
-    fig, axes = plt.subplots(1, len(languages), figsize=(3.2 * len(languages), 3.3), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(languages), figsize=(3.2 * len(languages), 3.3), squeeze=False
+    )
     for ax, lang in zip(axes[0], languages):
         sub = preds[preds["lang"] == lang]
         counts = np.zeros((c, c))  # (gold, predicted)
@@ -67,7 +81,7 @@ def plot_confusions(predictions: pd.DataFrame, system: str, labels: Sequence[str
         ax.set_xticks(range(c), [lab[:10] for lab in labels], rotation=90, fontsize=7)
         ax.set_yticks(range(c), [lab[:10] for lab in labels], fontsize=7)
         acc = float(np.trace(counts) / max(counts.sum(), 1.0))
-        ax.set_title(f"{LANGUAGE_NAMES.get(lang, lang)} (acc {acc:.2f})", fontsize=9)
+        ax.set_title(f"{language_name(lang)} (acc {acc:.2f})", fontsize=9)
         ax.set_xlabel("predicted")
     axes[0, 0].set_ylabel("gold")
     fig.suptitle(_name(system), fontsize=10)
@@ -76,9 +90,8 @@ def plot_confusions(predictions: pd.DataFrame, system: str, labels: Sequence[str
 
 
 def plot_curves(results: pd.DataFrame):
-    """Training loss and dev M per epoch for each system (first seed; ``unique``: one line per language)."""
-    import matplotlib.pyplot as plt
-
+    """Training loss and dev M per epoch for each system (first seed; ``unique``: one
+    line per language)."""
     fig, (ax_loss, ax_dev) = plt.subplots(1, 2, figsize=(10, 3.4))
     for system, rows in results.sort_values("seed").groupby("system", sort=False):
         for part, curve in rows.iloc[0]["curve"].items():
@@ -86,19 +99,28 @@ def plot_curves(results: pd.DataFrame):
                 continue
             label = _name(system) + ("" if part == "all" else f" ({part})")
             epochs = [h["epoch"] for h in curve]
-            line, = ax_loss.plot(epochs, [h["train_loss"] for h in curve], "o-", ms=3, label=label)
-            ax_dev.plot(epochs, [h.get("dev_M", np.nan) for h in curve], "o-", ms=3, color=line.get_color())
+            (line,) = ax_loss.plot(
+                epochs, [h["train_loss"] for h in curve], "o-", ms=3, label=label
+            )
+            ax_dev.plot(
+                epochs,
+                [h.get("dev_M", np.nan) for h in curve],
+                "o-",
+                ms=3,
+                color=line.get_color(),
+            )
     ax_loss.set(xlabel="epoch", ylabel="training loss", title="training loss")
-    ax_dev.set(xlabel="epoch", ylabel="dev M", title="dev mean accuracy (early stopping score)")
+    ax_dev.set(
+        xlabel="epoch", ylabel="dev M", title="dev mean accuracy (early stopping score)"
+    )
     ax_loss.legend(fontsize=7)
     fig.tight_layout()
     return fig
 
 
 def plot_trials(trials: pd.DataFrame):
-    """The search: objective per trial (with the running best), and where the trials fell in (alpha, beta)."""
-    import matplotlib.pyplot as plt
-
+    """The search: objective per trial (with the running best), and where the trials
+    fell in (alpha, beta)."""
     if trials.empty:
         raise ValueError("no trials to plot")
     fig, (ax_obj, ax_ab) = plt.subplots(1, 2, figsize=(9, 3.4))
@@ -106,9 +128,17 @@ def plot_trials(trials: pd.DataFrame):
     ax_obj.plot(trials.index, trials["loss"].cummin(), "-", label="best so far")
     ax_obj.set(xlabel="trial", ylabel="(1 - M) + G on dev", title="objective")
     ax_obj.legend(fontsize=7)
-    sc = ax_ab.scatter(trials["alpha"], trials["beta"], c=trials["loss"], cmap="viridis_r")
+    sc = ax_ab.scatter(
+        trials["alpha"], trials["beta"], c=trials["loss"], cmap="viridis_r"
+    )
     ax_ab.plot([0, 0.9], [0.9, 0], "k:", lw=0.8)
-    ax_ab.set(xlabel="alpha (MCL)", ylabel="beta (LCL)", title="alpha + beta <= 0.9", xlim=(0, 1), ylim=(0, 1))
+    ax_ab.set(
+        xlabel="alpha (MCL)",
+        ylabel="beta (LCL)",
+        title="alpha + beta <= 0.9",
+        xlim=(0, 1),
+        ylim=(0, 1),
+    )
     fig.colorbar(sc, ax=ax_ab, label="objective")
     fig.tight_layout()
     return fig

@@ -16,8 +16,8 @@ from __future__ import annotations
 import html
 import io
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
@@ -27,18 +27,15 @@ import seaborn as sns
 import torch
 from IPython.display import HTML, Image, display
 
-from mlcl_core.corpora import LANGUAGE_NAMES
+from mlcl_core.corpora import language_name
 from mlcl_core.display import in_book_build
-from mlcl_core.experiments import SYSTEM_NAMES, load_predictions
 from mlcl_core.losses import anchor_gradients
 from mlcl_core.metrics import gini, per_language_accuracy
 from mlcl_core.plots.data import audio_table
 from mlcl_core.plots.style import CONFUSION_CMAP, NEUTRAL, language_color
+from mlcl_core.results import load_predictions
 from mlcl_core.speech.cache import load_wave
-
-
-def _name(lang: str) -> str:
-    return LANGUAGE_NAMES.get(lang, lang)
+from mlcl_core.tables import SYSTEM_NAMES
 
 
 def figure_png(fig: plt.Figure) -> bytes:
@@ -114,7 +111,7 @@ def sentence_player(
         return audio_table(
             [
                 {
-                    "label": _name(lang),
+                    "label": language_name(lang),
                     "text": texts.at[sid, lang],
                     "wave": load_wave(rows.at[lang, "path"]),
                 }
@@ -145,7 +142,7 @@ def run_view(
     if lang not in acc:
         raise ValueError(f"language {lang!r} not in this run; have {list(acc)}")
     values = np.array(list(acc.values()))
-    parts = [f"<b>{html.escape(_name(k))}</b> {v:.3f}" for k, v in acc.items()]
+    parts = [f"<b>{html.escape(language_name(k))}</b> {v:.3f}" for k, v in acc.items()]
     text = (
         "accuracy "
         + ", ".join(parts)
@@ -173,7 +170,7 @@ def run_view(
     ax.set(
         xlabel="predicted",
         ylabel="gold",
-        title=f"{_name(lang)}: accuracy {acc[lang]:.3f}",
+        title=f"{language_name(lang)}: accuracy {acc[lang]:.3f}",
     )
     return text, fig
 
@@ -186,7 +183,7 @@ def _run_options(preds: pd.DataFrame, system: str) -> list[tuple[str, str]]:
     several = runs["seed"].duplicated(keep=False)
     return [
         (f"{seed} ({rid})" if many else str(seed), rid)
-        for seed, rid, many in zip(runs["seed"], runs["run_id"], several)
+        for seed, rid, many in zip(runs["seed"], runs["run_id"], several, strict=True)
     ]
 
 
@@ -213,7 +210,9 @@ def results_explorer(
     seed = widgets.Dropdown(description="seed")
     langs = list(dict.fromkeys(preds["lang"]))
     lang = widgets.Dropdown(
-        options=[(_name(x), x) for x in langs], value=langs[0], description="language"
+        options=[(language_name(x), x) for x in langs],
+        value=langs[0],
+        description="language",
     )
     text, image = widgets.HTML(), widgets.Image(format="png")
 

@@ -1,11 +1,12 @@
-"""Content-addressed cache of synthesised speech: one FLAC file per (backend, voice, version, text).
+"""Content-addressed cache of synthesised speech: one FLAC file per (backend, voice,
+version, text).
 
-Files live in ``<cache_dir>/<key[:2]>/<key>.flac`` (16-bit PCM, 16 kHz). Each file's comment
-tag records its frame count and a CRC-32 of the samples, so a truncated or corrupt file is
-detected on read and counts as missing. Writes go to a temporary file in the same directory
-and are renamed into place (``os.replace``), so a killed run never leaves a half-written file
-under a key. (No fsync: this protects against killed processes, not power loss.)
-"""
+Files live in ``<cache_dir>/<key[:2]>/<key>.flac`` (16-bit PCM, 16 kHz). Each file's
+comment tag records its frame count and a CRC-32 of the samples, so a truncated or
+corrupt file is detected on read and counts as missing. Writes go to a temporary file in
+the same directory and are renamed into place (``os.replace``), so a killed run never
+leaves a half-written file under a key. (No fsync: this protects against killed
+processes, not power loss.)"""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import numpy as np
 
 from mlcl_core.storage import atomic_path
 
-from . import SAMPLE_RATE
+from .base import SAMPLE_RATE
 
 _TAG = "mlcl-speech"
 
@@ -43,16 +44,25 @@ def write_wave(path: str | Path, wave: np.ndarray) -> None:
 
     path = Path(path)
     pcm = _pcm16(np.asarray(wave, dtype=np.float32).reshape(-1))
-    # FLAC cannot hold zero frames: store one padding sample, the tag says how many are real.
+    # FLAC cannot hold zero frames: store one padding sample, the tag says how many are
+    # real.
     body = pcm if len(pcm) else np.zeros(1, np.int16)
     with atomic_path(path, suffix=".flac") as tmp:
-        with sf.SoundFile(tmp, "w", samplerate=SAMPLE_RATE, channels=1, format="FLAC", subtype="PCM_16") as f:
+        with sf.SoundFile(
+            tmp,
+            "w",
+            samplerate=SAMPLE_RATE,
+            channels=1,
+            format="FLAC",
+            subtype="PCM_16",
+        ) as f:
             f.comment = f"{_TAG} frames={len(pcm)} crc32={zlib.crc32(pcm.tobytes())}"
             f.write(body)
 
 
 def load_wave(path: str | Path) -> np.ndarray:
-    """Read a cached wave: (T,) float32 at 16 kHz; :class:`CorruptAudioError` if damaged."""
+    """Read a cached wave: (T,) float32 at 16 kHz; :class:`CorruptAudioError` if
+    damaged."""
     import soundfile as sf
 
     try:
@@ -61,12 +71,22 @@ def load_wave(path: str | Path) -> np.ndarray:
             pcm = f.read(dtype="int16")
     except Exception as err:  # libsndfile reports damage with several error types
         raise CorruptAudioError(f"{path}: unreadable audio ({err})") from err
-    fields = dict(kv.split("=", 1) for kv in tag.split()[1:] if "=" in kv) if tag.startswith(_TAG) else {}
+    fields = (
+        dict(kv.split("=", 1) for kv in tag.split()[1:] if "=" in kv)
+        if tag.startswith(_TAG)
+        else {}
+    )
     if "frames" not in fields or rate != SAMPLE_RATE:
-        raise CorruptAudioError(f"{path}: not a speech-cache file (tag {tag!r}, rate {rate})")
+        raise CorruptAudioError(
+            f"{path}: not a speech-cache file (tag {tag!r}, rate {rate})"
+        )
     pcm = pcm[: int(fields["frames"])]
-    if len(pcm) != int(fields["frames"]) or zlib.crc32(pcm.tobytes()) != int(fields["crc32"]):
-        raise CorruptAudioError(f"{path}: truncated or corrupt ({len(pcm)} of {fields['frames']} frames)")
+    if len(pcm) != int(fields["frames"]) or zlib.crc32(pcm.tobytes()) != int(
+        fields["crc32"]
+    ):
+        raise CorruptAudioError(
+            f"{path}: truncated or corrupt ({len(pcm)} of {fields['frames']} frames)"
+        )
     return pcm.astype(np.float32) / 32768.0
 
 
@@ -82,7 +102,8 @@ class SpeechCache:
         return self.root / key[:2] / f"{key}.flac"
 
     def get(self, key: str) -> np.ndarray | None:
-        """The cached wave, or ``None`` when missing or damaged (a damaged file is removed)."""
+        """The cached wave, or ``None`` when missing or damaged (a damaged file is
+        removed)."""
         path = self.path(key)
         if not path.exists():
             return None

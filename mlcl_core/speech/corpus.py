@@ -1,9 +1,9 @@
-"""Synthesise a whole corpus into the speech cache: parallel processes, a progress bar, resumable.
+"""Synthesise a whole corpus into the speech cache: parallel processes, a progress bar,
+resumable.
 
-Every (sentence, language) becomes one cache file. Files already in the cache (and intact) are
-skipped, and each file is written atomically as soon as it is done, so a killed run loses
-nothing finished and a rerun synthesises only what is missing.
-"""
+Every (sentence, language) becomes one cache file. Files already in the cache (and
+intact) are skipped, and each file is written atomically as soon as it is done, so a
+killed run loses nothing finished and a rerun synthesises only what is missing."""
 
 from __future__ import annotations
 
@@ -13,9 +13,11 @@ from typing import Any, Sequence
 
 import pandas as pd
 
+from mlcl_core.config import SpeechConfig
+from mlcl_core.corpora import Corpus
 from mlcl_core.display import show_progress
 
-from . import SAMPLE_RATE, SpeechBackend, SynthesisError, get_backend
+from .base import SAMPLE_RATE, SpeechBackend, SynthesisError, get_backend
 from .cache import SpeechCache, cache_key
 
 #: (key, text, lang, text_id) of one utterance to make.
@@ -25,12 +27,14 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(backend: str, opts: dict, cache_dir: str) -> None:
-    """Build the backend and cache once per worker process (espeak's state is per process)."""
+    """Build the backend and cache once per worker process (espeak's state is per
+    process)."""
     _WORKER.update(backend=get_backend(backend, **opts), cache=SpeechCache(cache_dir))
 
 
 def _work(jobs: list[Job]) -> list[tuple[str, float, bool]]:
-    """(key, seconds, newly synthesised) for each job; intact cached files are reused."""
+    """(key, seconds, newly synthesised) for each job; intact cached files are
+    reused."""
     backend: SpeechBackend = _WORKER["backend"]
     cache: SpeechCache = _WORKER["cache"]
     done = []
@@ -43,13 +47,17 @@ def _work(jobs: list[Job]) -> list[tuple[str, float, bool]]:
             except SynthesisError:
                 raise
             except Exception as err:  # name the utterance whatever the backend raised
-                raise SynthesisError(f"{backend.name}: synthesis of {text_id} failed: {err}") from err
+                raise SynthesisError(
+                    f"{backend.name}: synthesis of {text_id} failed: {err}"
+                ) from err
             cache.put(key, wave)
         done.append((key, len(wave) / SAMPLE_RATE, made))
     return done
 
 
-def plan_jobs(corpus, backend: SpeechBackend, languages: Sequence[str]) -> tuple[pd.DataFrame, list[Job]]:
+def plan_jobs(
+    corpus: Corpus, backend: SpeechBackend, languages: Sequence[str]
+) -> tuple[pd.DataFrame, list[Job]]:
     """The output table (without ``seconds``) and the distinct jobs it needs."""
     version = backend.version
     frames, jobs = [], {}
@@ -58,32 +66,54 @@ def plan_jobs(corpus, backend: SpeechBackend, languages: Sequence[str]) -> tuple
         t = corpus.table
         keys = [cache_key(backend.name, voice, version, text) for text in t[lang]]
         ids = [f"{corpus.name}/{s}/{i}/{lang}" for s, i in zip(t["split"], t["id"])]
-        frames.append(pd.DataFrame({"id": t["id"], "split": t["split"], "lang": lang, "key": keys,
-                                    "text_id": ids}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "id": t["id"],
+                    "split": t["split"],
+                    "lang": lang,
+                    "key": keys,
+                    "text_id": ids,
+                }
+            )
+        )
         for key, text, text_id in zip(keys, t[lang], ids):
             jobs.setdefault(key, (key, text, lang, text_id))
     return pd.concat(frames, ignore_index=True), list(jobs.values())
 
 
-def synthesize_corpus(corpus, backend: str = "espeak", cache_dir: str = "~/.cache/mlcl/speech",
-                      workers: int = 2, languages: Sequence[str] | None = None, progress: bool = True,
-                      chunk_size: int = 32, **opts: Any) -> pd.DataFrame:
-    """Speech for every sentence and language of ``corpus`` (a :class:`~mlcl_core.corpora.Corpus`).
+def synthesize_corpus(
+    corpus: Corpus,
+    backend: str = "espeak",
+    cache_dir: str = "~/.cache/mlcl/speech",
+    workers: int = 2,
+    languages: Sequence[str] | None = None,
+    progress: bool = True,
+    chunk_size: int = 32,
+    **opts: Any,
+) -> pd.DataFrame:
+    """Speech for every sentence and language of ``corpus`` (a
+    :class:`~mlcl_core.corpora.Corpus`).
 
-    Returns one row per (id, split, lang) with ``path`` (the cache file), ``seconds`` and
-    ``text_id`` (``<corpus>/<split>/<id>/<lang>``, as named in errors). ``attrs['synthesized']``
-    counts the files made in this call (the rest came from the cache). ``opts`` go to the backend.
-    """
+    Returns one row per (id, split, lang) with ``path`` (the cache file), ``seconds``
+    and ``text_id`` (``<corpus>/<split>/<id>/<lang>``, as named in errors).
+    ``attrs['synthesized']`` counts the files made in this call (the rest came from the
+    cache). ``opts`` go to the backend."""
     languages = tuple(languages or corpus.languages)
     missing = [lang for lang in languages if lang not in corpus.table.columns]
     if missing:
-        raise ValueError(f"language(s) {missing} not in corpus {corpus.name!r}; it has {list(corpus.languages)}")
+        raise ValueError(
+            f"language(s) {missing} not in corpus {corpus.name!r}; it has "
+            f"{list(corpus.languages)}"
+        )
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     cache = SpeechCache(cache_dir)
     table, jobs = plan_jobs(corpus, get_backend(backend, **opts), languages)
-    chunks = [jobs[i:i + chunk_size] for i in range(0, len(jobs), chunk_size)]
-    results = _run_chunks(chunks, (backend, opts, str(cache.root)), workers, progress, len(jobs))
+    chunks = [jobs[i : i + chunk_size] for i in range(0, len(jobs), chunk_size)]
+    results = _run_chunks(
+        chunks, (backend, opts, str(cache.root)), workers, progress, len(jobs)
+    )
     table["seconds"] = table["key"].map({k: s for k, s, _ in results})
     table["path"] = [str(cache.path(k)) for k in table["key"]]
     table = table[["id", "split", "lang", "path", "seconds", "text_id"]]
@@ -91,11 +121,18 @@ def synthesize_corpus(corpus, backend: str = "espeak", cache_dir: str = "~/.cach
     return table
 
 
-def _run_chunks(chunks: list[list[Job]], init: tuple, workers: int, progress: bool, total: int) -> list:
+def _run_chunks(
+    chunks: list[list[Job]], init: tuple, workers: int, progress: bool, total: int
+) -> list:
     """Run ``_work`` over the chunks, in this process (workers=1) or a process pool."""
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=total, desc=f"speech ({init[0]})", unit="utt", disable=not show_progress(progress))
+    bar = tqdm(
+        total=total,
+        desc=f"speech ({init[0]})",
+        unit="utt",
+        disable=not show_progress(progress),
+    )
     results: list = []
     try:
         if workers == 1 or len(chunks) <= 1:
@@ -104,34 +141,56 @@ def _run_chunks(chunks: list[list[Job]], init: tuple, workers: int, progress: bo
                 results += _work(chunk)
                 bar.update(len(chunk))
             return results
-        with ProcessPoolExecutor(max_workers=min(workers, len(chunks)), initializer=_init_worker,
-                                 initargs=init) as pool:
+        with ProcessPoolExecutor(
+            max_workers=min(workers, len(chunks)),
+            initializer=_init_worker,
+            initargs=init,
+        ) as pool:
             futures = {pool.submit(_work, chunk): len(chunk) for chunk in chunks}
             try:
                 for fut in as_completed(futures):
                     results += fut.result()  # re-raises a worker's SynthesisError here
                     bar.update(futures[fut])
             except BaseException:
-                pool.shutdown(wait=True, cancel_futures=True)  # finished files stay in the cache
+                # finished files stay in the cache
+                pool.shutdown(wait=True, cancel_futures=True)
                 raise
         return results
     finally:
         bar.close()
 
 
-def corpus_audio(corpus, speech_cfg, languages: Sequence[str] | None = None,
-                 progress: bool = True) -> pd.DataFrame:
+def corpus_audio(
+    corpus: Corpus,
+    speech_cfg: SpeechConfig,
+    languages: Sequence[str] | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
     """:func:`synthesize_corpus` driven by a :class:`~mlcl_core.config.SpeechConfig`."""
     opts = {"url": speech_cfg.marytts_url} if speech_cfg.backend == "marytts" else {}
-    return synthesize_corpus(corpus, backend=speech_cfg.backend, cache_dir=os.path.expanduser(speech_cfg.cache_dir),
-                             workers=speech_cfg.workers, languages=languages, progress=progress, **opts)
+    return synthesize_corpus(
+        corpus,
+        backend=speech_cfg.backend,
+        cache_dir=os.path.expanduser(speech_cfg.cache_dir),
+        workers=speech_cfg.workers,
+        languages=languages,
+        progress=progress,
+        **opts,
+    )
 
 
-def synthesis_speed(corpus, n: int = 60, backend: str = "espeak", workers: int = 2,
-                    languages: Sequence[str] | None = None, **opts: Any) -> dict[str, float]:
-    """Measure synthesis speed: the first ``n`` sentences in each language, synthesised into a
-    fresh temporary cache (so nothing comes from an earlier run). Returns utterances,
-    audio_seconds, wall_seconds (process start-up included) and x_realtime."""
+def synthesis_speed(
+    corpus: Corpus,
+    n: int = 60,
+    backend: str = "espeak",
+    workers: int = 2,
+    languages: Sequence[str] | None = None,
+    **opts: Any,
+) -> dict[str, float]:
+    """Measure synthesis speed: the first ``n`` sentences in each language, synthesised
+    into a fresh temporary cache (so nothing comes from an earlier run). Returns
+    utterances, audio_seconds, wall_seconds (process start-up included) and
+    x_realtime."""
     import dataclasses
     import tempfile
     import time
@@ -141,8 +200,15 @@ def synthesis_speed(corpus, n: int = 60, backend: str = "espeak", workers: int =
     sample = dataclasses.replace(corpus, table=corpus.table.head(n))
     with tempfile.TemporaryDirectory(prefix="mlcl-speed-") as tmp:
         start = time.perf_counter()
-        table = synthesize_corpus(sample, backend, tmp, workers, languages, progress=False, **opts)
+        table = synthesize_corpus(
+            sample, backend, tmp, workers, languages, progress=False, **opts
+        )
         wall = time.perf_counter() - start
     audio = float(table["seconds"].sum())
-    return {"utterances": len(table), "audio_seconds": audio, "wall_seconds": wall,
-            "x_realtime": audio / wall, "workers": workers}
+    return {
+        "utterances": len(table),
+        "audio_seconds": audio,
+        "wall_seconds": wall,
+        "x_realtime": audio / wall,
+        "workers": workers,
+    }

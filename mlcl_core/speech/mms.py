@@ -1,17 +1,18 @@
-"""MMS-TTS (Pratap et al. 2023) through transformers' ``VitsModel`` (optional; CC BY-NC weights).
+"""MMS-TTS (Pratap et al. 2023) through transformers' ``VitsModel`` (optional; CC BY-NC
+weights).
 
-Models are ``facebook/mms-tts-<iso3>`` on the hub, or local directories given in ``models``;
-``HF_HUB_OFFLINE=1`` and the HF cache are honoured by ``from_pretrained``. VITS samples its
-durations and noise: ``seed`` fixes them so the same text gives the same audio (and the cache
-stays valid).
-"""
+Models are ``facebook/mms-tts-<iso3>`` on the hub, or local directories given in
+``models``; ``HF_HUB_OFFLINE=1`` and the HF cache are honoured by ``from_pretrained``.
+VITS samples its
+durations and noise: ``seed`` fixes them so the same text gives the same audio (and the
+cache stays valid)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from . import SpeechBackend
 from .audio import resample
+from .base import SpeechBackend
 from .languages import split_code
 
 
@@ -21,8 +22,11 @@ class MmsBackend(SpeechBackend):
 
     name = "mms"
 
-    def __init__(self, models: dict[str, str] | None = None, device: str = "cpu", seed: int = 0) -> None:
-        import torch  # optional heavy dependencies, imported only when this backend is used
+    def __init__(
+        self, models: dict[str, str] | None = None, device: str = "cpu", seed: int = 0
+    ) -> None:
+        # optional heavy dependencies, imported only when this backend is used
+        import torch
         import transformers
 
         self._torch, self._transformers = torch, transformers
@@ -50,7 +54,9 @@ class MmsBackend(SpeechBackend):
             iso3, _ = split_code(lang)
         except ValueError:
             raise self.no_voice(lang) from None
-        return self.models.get(lang) or self.models.get(iso3) or f"facebook/mms-tts-{iso3}"
+        return (
+            self.models.get(lang) or self.models.get(iso3) or f"facebook/mms-tts-{iso3}"
+        )
 
     def _model(self, source: str) -> tuple:
         if source not in self._loaded:
@@ -62,7 +68,8 @@ class MmsBackend(SpeechBackend):
     def _synthesize(self, text: str, lang: str, text_id: str) -> np.ndarray:
         model, tokenizer = self._model(self.voice(lang))
         inputs = tokenizer(text, return_tensors="pt").to(self.device)
-        if inputs["input_ids"].shape[1] == 0:  # empty text, or no character in the model's vocabulary
+        # empty text, or no character in the model's vocabulary
+        if inputs["input_ids"].shape[1] == 0:
             return np.zeros(0, np.float32)
         self._torch.manual_seed(self.seed)
         with self._torch.no_grad():

@@ -1,0 +1,90 @@
+"""What makes a run repeatable and resumable: seeds, random-number state, devices and
+training checkpoints."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from mlcl_core.storage import atomic_path
+
+__all__ = [
+    "seed_everything",
+    "resolve_device",
+    "rng_state",
+    "restore_rng",
+    "save_checkpoint",
+    "load_checkpoint",
+]
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (all devices) so a run can be repeated."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` means CUDA when present, else CPU; ``cuda`` without a GPU is an
+    error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(
+            f"device={device!r} but no CUDA device is available; use 'auto' or 'cpu'"
+        )
+    return torch.device(device)
+
+
+def rng_state() -> dict[str, Any]:
+    """The state of every random-number generator a run draws from."""
+    return {
+        "torch": torch.get_rng_state(),
+        "numpy": np.random.get_state(),
+        "python": random.getstate(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+    }
+
+
+def restore_rng(rng: dict[str, Any]) -> None:
+    """Put back the generators' state saved by :func:`rng_state`."""
+    torch.set_rng_state(rng["torch"])
+    np.random.set_state(rng["numpy"])
+    random.setstate(rng["python"])
+    if rng.get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["cuda"])
+
+
+def save_checkpoint(
+    path: Path,
+    state: dict[str, Any],
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+) -> None:
+    """Write the trainer's ``state``, model, optimiser and RNG state atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        **state,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "rng": rng_state(),
+    }
+    # a kill leaves the old checkpoint or the new one
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_checkpoint(
+    path: Path, model: nn.Module, optimizer: torch.optim.Optimizer
+) -> dict[str, Any]:
+    """Load a :func:`save_checkpoint` file into ``model`` and ``optimizer``."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    model.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    return ckpt

@@ -1,0 +1,245 @@
+"""Every trainable system by name, and running it into the results store.
+
+:data:`SYSTEMS` is the one registry: the n-gram baselines (``tfidf-linear``,
+``tfidf-mlp``), the text baselines (``unique``, ``combined``, ``combined+fgm``,
+``combined+pgd``, see :mod:`mlcl_core.baselines`) and ``mlcl``. Every runner takes
+``(cfg, corpus, speech_table, checkpoint_dir, progress)`` and returns a
+:class:`~mlcl_core.outputs.SystemRun`. :func:`run_system` runs one system with one seed
+and stores it (a stored run is loaded instead); :func:`run_table` runs every system x
+seed and returns the paper's Table 2 layout."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import pandas as pd
+
+from mlcl_core.baselines import (
+    adversary_for,
+    run_combined,
+    run_ngram_baseline,
+    run_unique,
+)
+from mlcl_core.batching import make_loaders
+from mlcl_core.config import ExperimentConfig
+from mlcl_core.corpora import Corpus, load_from_config
+from mlcl_core.features import check_speech, corpus_features
+from mlcl_core.model import build_mlcl
+from mlcl_core.outputs import SystemRun
+from mlcl_core.results import jsonable, record_of, run_id, run_path, save_record
+from mlcl_core.speech import corpus_audio
+from mlcl_core.tables import summarize
+from mlcl_core.training import Trainer
+
+Runner = Callable[
+    [ExperimentConfig, Corpus, "pd.DataFrame | None", "Path | None", bool], SystemRun
+]
+
+
+@dataclass(frozen=True)
+class System:
+    """A trainable system: its runner and whether it needs synthesised speech."""
+
+    run: Runner
+    speech: bool = False
+
+
+def run_mlcl(
+    cfg: ExperimentConfig,
+    corpus: Corpus,
+    speech_table: pd.DataFrame | None,
+    checkpoint_dir: Path | None,
+    progress: bool,
+) -> SystemRun:
+    """MLCL: build the model, extract its audio features, prepare adapters, train."""
+    if speech_table is None:
+        raise ValueError("mlcl needs a speech table (mlcl_core.speech.corpus_audio)")
+    check_speech(cfg, corpus, speech_table)  # before the model is built
+    model = build_mlcl(cfg, corpus)
+    start = time.perf_counter()
+    feats = corpus_features(cfg, corpus, speech_table, model.audio_encoder)
+    info: dict[str, Any] = {
+        "feature_extraction_s": time.perf_counter() - start,
+        "clips": len(feats),
+    }
+    loaders = make_loaders(cfg, corpus, model.tokenizer, feats)
+    start = time.perf_counter()
+    prep = model.prepare(loaders["train"])
+    info.update(prepare_s=time.perf_counter() - start, prepare=jsonable(prep))
+    trainer = Trainer(
+        model, cfg.train, checkpoint_dir=checkpoint_dir, progress=progress
+    )
+    fit = trainer.fit(loaders["train"], loaders["dev"])
+    test, dev = trainer.evaluate(loaders["test"]), trainer.evaluate(loaders["dev"])
+    return SystemRun(test, dev, {"all": fit}, info)
+
+
+def _ngram(
+    cfg: ExperimentConfig,
+    corpus: Corpus,
+    speech_table: Any,
+    checkpoint_dir: Path | None,
+    progress: bool,
+) -> SystemRun:
+    return run_ngram_baseline(corpus, cfg.data.languages, cfg.ngram, cfg.train.seed)
+
+
+def _unique(
+    cfg: ExperimentConfig,
+    corpus: Corpus,
+    speech_table: Any,
+    checkpoint_dir: Path | None,
+    progress: bool,
+) -> SystemRun:
+    return run_unique(cfg, corpus, checkpoint_dir, progress)
+
+
+def _combined(name: str) -> Runner:
+    def run(
+        cfg: ExperimentConfig,
+        corpus: Corpus,
+        speech_table: Any,
+        checkpoint_dir: Path | None,
+        progress: bool,
+    ) -> SystemRun:
+        return run_combined(cfg, corpus, adversary_for(name), checkpoint_dir, progress)
+
+    return run
+
+
+SYSTEMS: dict[str, System] = {
+    "tfidf-linear": System(_ngram),
+    "tfidf-mlp": System(_ngram),
+    "unique": System(_unique),
+    "combined": System(_combined("combined")),
+    "combined+fgm": System(_combined("combined+fgm")),
+    "combined+pgd": System(_combined("combined+pgd")),
+    "mlcl": System(run_mlcl, speech=True),
+}
+
+
+def check_systems(systems: Iterable[str]) -> list[str]:
+    """The systems as a list; unknown names (or none) raise ``ValueError``."""
+    systems = list(systems)
+    unknown = [s for s in systems if s not in SYSTEMS]
+    if unknown or not systems:
+        raise ValueError(
+            f"unknown system(s) {unknown or '(none given)'}; known: "
+            f"{', '.join(SYSTEMS)}"
+        )
+    return systems
+
+
+def system_config(system: str, cfg: ExperimentConfig, seed: int) -> ExperimentConfig:
+    """The config a run of ``system`` with ``seed`` uses, as stored and hashed.
+
+    The seed replaces ``cfg.train.seed``; an n-gram system's name sets the classifier.
+    """
+    cfg = replace(cfg, train=replace(cfg.train, seed=seed))
+    if system.startswith("tfidf-"):
+        cfg = replace(cfg, ngram=replace(cfg.ngram, classifier=system.split("-", 1)[1]))
+    return cfg
+
+
+def prepare_inputs(
+    cfg: ExperimentConfig,
+    systems: Sequence[str],
+    corpus: Corpus | None = None,
+    speech_table: pd.DataFrame | None = None,
+    progress: bool = True,
+) -> tuple[Corpus, pd.DataFrame | None]:
+    """The corpus (``cfg.data``'s unless given) and, when a system needs it, its
+    speech."""
+    corpus = corpus if corpus is not None else load_from_config(cfg.data)
+    if speech_table is None and any(SYSTEMS[s].speech for s in systems):
+        speech_table = corpus_audio(
+            corpus, cfg.speech, cfg.data.languages, progress=progress
+        )
+    return corpus, speech_table
+
+
+def run_system(
+    cfg: ExperimentConfig,
+    system: str,
+    seed: int,
+    results_dir: str | Path,
+    experiment: str,
+    corpus: Corpus | None = None,
+    speech_table: pd.DataFrame | None = None,
+    progress: bool = True,
+    checkpoint_root: str | Path | None = None,
+    n_boot: int = 1000,
+) -> dict[str, Any]:
+    """Run one system with one seed and store it; a stored run is loaded instead.
+
+    ``corpus`` and ``speech_table`` default to :func:`prepare_inputs`'. Training
+    checkpoints go under ``checkpoint_root`` (default
+    ``<results_dir>/<experiment>/.checkpoints``) so a killed run resumes.
+    """
+    check_systems([system])
+    cfg = system_config(system, cfg, seed)
+    rid = run_id(system, cfg, seed)
+    path = run_path(results_dir, experiment, rid)
+    if path.is_file():
+        return json.loads(path.read_text(encoding="utf-8"))
+    corpus, speech_table = prepare_inputs(cfg, [system], corpus, speech_table, progress)
+    ckpt_root = (
+        Path(checkpoint_root)
+        if checkpoint_root
+        else Path(results_dir) / experiment / ".checkpoints"
+    )
+    start = time.perf_counter()
+    run = SYSTEMS[system].run(cfg, corpus, speech_table, ckpt_root / rid, progress)
+    record = record_of(system, cfg, seed, run, time.perf_counter() - start, n_boot)
+    save_record(results_dir, experiment, record)
+    # the stored record supersedes the checkpoint
+    shutil.rmtree(ckpt_root / rid, ignore_errors=True)
+    return record
+
+
+def run_table(
+    cfg: ExperimentConfig,
+    systems: Sequence[str],
+    seeds: Sequence[int],
+    results_dir: str | Path,
+    experiment: str = "table2",
+    corpus: Corpus | None = None,
+    speech_table: pd.DataFrame | None = None,
+    progress: bool = True,
+    n_boot: int = 1000,
+    configs: Mapping[str, ExperimentConfig] | None = None,
+) -> pd.DataFrame:
+    """Run (or load) every system x seed; the paper's Table 2 layout (``summarize``).
+
+    ``configs`` gives a system its own config (e.g. MLCL with the searched alpha, beta,
+    tau); the others use ``cfg``. ``summary.attrs["run_ids"]`` lists the runs behind the
+    table (pass them to :func:`mlcl_core.results.load_results` to get exactly these).
+    """
+    systems = check_systems(systems)
+    configs = dict(configs or {})
+    if not seeds:
+        raise ValueError("run_table: give at least one seed")
+    corpus, speech_table = prepare_inputs(cfg, systems, corpus, speech_table, progress)
+    records = [
+        run_system(
+            configs.get(s, cfg),
+            s,
+            seed,
+            results_dir,
+            experiment,
+            corpus,
+            speech_table,
+            progress,
+            n_boot=n_boot,
+        )
+        for s in systems
+        for seed in seeds
+    ]
+    summary = summarize(records, n_boot=n_boot)
+    summary.attrs["run_ids"] = [r["run_id"] for r in records]
+    return summary
