@@ -13,6 +13,7 @@ from IPython.display import HTML, Image
 
 from mlcl_core.display import BOOK_BUILD_ENV
 from mlcl_core.losses import anchor_gradients
+from mlcl_core.plots import explore_results as rx
 from mlcl_core.plots import widgets as w
 from mlcl_core.speech.cache import write_wave
 
@@ -57,6 +58,38 @@ def test_sentence_player_rejects_a_language_without_text(corpus_and_audio):
         w.sentence_player(table, audio, ["zho_Hans", "mya_Mymr"])
 
 
+def test_sentence_player_starts_at_the_chosen_sentence(corpus_and_audio):
+    table, audio = corpus_and_audio
+    picker, out = w.sentence_player(
+        table, audio, LANGS, max_options=1, first="s2"
+    ).children
+    assert picker.value == "s2" and [v for _, v in picker.options] == ["s2", "s1"]
+    assert "第二句" in out.value and "第一句" not in out.value
+    with pytest.raises(ValueError, match="s9"):
+        w.sentence_player(table, audio, LANGS, first="s9")
+
+
+def test_attention_explorer_follows_layer_and_language():
+    attention = {
+        "zho_Hans": [[0.5, 0.5], [0.9, 0.1]],
+        "bod_Tibt": [[0.5, 0.5], [0.2, 0.8]],
+    }
+    box = w.attention_explorer(attention, LANGS)
+    (slider, picker), image = box.children[0].children, box.children[1]
+    assert (slider.value, slider.max, picker.value) == (2, 2, "bod_Tibt")
+    top = image.value
+    slider.value = 1
+    assert image.value != top
+    slider.value = 2
+    assert image.value == top  # the view is a function of the controls only
+    picker.value = "zho_Hans"
+    assert image.value != top
+    with pytest.raises(ValueError, match="layer"):
+        w.attention_explorer(attention, LANGS, layer=3)
+    with pytest.raises(ValueError, match="mya_Mymr"):
+        w.attention_explorer(attention, ["zho_Hans", "mya_Mymr"])
+
+
 def _store(tmp_path):
     """Two systems as JSON records in the results store's layout: MLCL with two seeds
     and a search trial beside seed 0's table run."""
@@ -85,7 +118,7 @@ def _controls(box):
 def test_results_explorer_shows_the_chosen_run(tmp_path):
     _store(tmp_path)
     table_runs = ["mlcl-s0", "mlcl-s1", "combined-s0"]
-    box = w.results_explorer(
+    box = rx.results_explorer(
         tmp_path, "exp", labels=["a", "b", "c"], run_ids=table_runs
     )
     (system, seed, lang), (text, image) = _controls(box)
@@ -108,7 +141,7 @@ def test_results_explorer_shows_the_chosen_run(tmp_path):
 
 def test_results_explorer_tells_runs_of_one_seed_apart(tmp_path):
     _store(tmp_path)
-    (system, seed, lang), (text, _) = _controls(w.results_explorer(tmp_path, "exp"))
+    (system, seed, lang), (text, _) = _controls(rx.results_explorer(tmp_path, "exp"))
     labels = [label for label, _ in seed.options]
     assert labels == ["0 (mlcl-s0)", "0 (mlcl-s0-trial)", "1"]
     seed.value = "mlcl-s0-trial"  # predicts 1 everywhere: zho y = 0, 2, 1 -> 1/3
@@ -117,7 +150,7 @@ def test_results_explorer_tells_runs_of_one_seed_apart(tmp_path):
 
 def test_results_explorer_needs_stored_runs(tmp_path):
     with pytest.raises(ValueError, match="no stored runs"):
-        w.results_explorer(tmp_path, "missing")
+        rx.results_explorer(tmp_path, "missing")
 
 
 def test_tau_explorer_reports_the_slider_value():

@@ -5,10 +5,14 @@ PNG image), which is recomputed whenever a control changes. :func:`show` display
 live widget in a kernel, and in the book build (no kernel behind the page) the view of
 the default choice as plain HTML and PNG, so the rendered page still shows a figure.
 
-- :func:`sentence_player`: pick a sentence, hear it in every language beside its text.
-- :func:`results_explorer`: pick a system, seed and language from the results store; see
-  the run's accuracy per language, G, M and the language's confusion matrix.
-- :func:`tau_explorer`: a temperature slider on the worked NT-Xent example of chapter 3.
+- :func:`sentence_player` (chapter 1): pick a sentence, hear it in every language beside
+  its text.
+- :func:`attention_explorer` (chapter 2): pick a layer and an input language; see its
+  SimAdapter attention over the language adapters.
+- :func:`tau_explorer` (chapter 3): a temperature slider on the worked NT-Xent example.
+- :func:`mlcl_core.plots.explore_results.results_explorer` (chapter 4): pick a system,
+  seed and language from the results store; see the run's accuracy per language, G, M
+  and the language's confusion matrix.
 """
 
 from __future__ import annotations
@@ -16,26 +20,22 @@ from __future__ import annotations
 import html
 import io
 import math
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import seaborn as sns
 import torch
 from IPython.display import HTML, Image, display
 
 from mlcl_core.corpora import language_name
 from mlcl_core.display import in_book_build
 from mlcl_core.losses import anchor_gradients
-from mlcl_core.metrics import gini, per_language_accuracy
+from mlcl_core.plots.adapters import plot_attention_selection
 from mlcl_core.plots.data import audio_table
-from mlcl_core.plots.style import CONFUSION_CMAP, NEUTRAL, language_color
-from mlcl_core.results import load_predictions
+from mlcl_core.plots.style import NEUTRAL, language_color
 from mlcl_core.speech.cache import load_wave
-from mlcl_core.tables import SYSTEM_NAMES
 
 
 def figure_png(fig: plt.Figure) -> bytes:
@@ -74,6 +74,7 @@ def sentence_player(
     audio: pd.DataFrame,
     languages: Sequence[str],
     max_options: int = 500,
+    first: str | None = None,
 ) -> widgets.VBox:
     """Pick a sentence; its text and synthesised speech in every language, side by side.
 
@@ -84,6 +85,8 @@ def sentence_player(
             ``seconds``.
         languages: the languages to show, in order.
         max_options: at most this many sentences in the picker (shortest speech first).
+        first: the id of the sentence shown first (the static view of the rendered
+            book); None: the shortest.
     """
     missing = [lang for lang in languages if lang not in table.columns]
     if not languages or missing:
@@ -99,12 +102,13 @@ def sentence_player(
         raise ValueError(
             "no sentence has speech in every one of the languages: synthesise first"
         )
+    if first is not None and first not in seconds.index:
+        raise ValueError(f"sentence {first!r} has no speech in every language")
     texts = table.set_index("id")
-    first = languages[0]
-    options = [
-        (f"{sid}: {texts.at[sid, first][:60]}", sid)
-        for sid in seconds.index[:max_options]
-    ]
+    ids = list(seconds.index[:max_options])
+    if first is not None and first not in ids:
+        ids.insert(0, first)  # beyond the picker's shortest sentences
+    options = [(f"{sid}: {texts.at[sid, languages[0]][:60]}", sid) for sid in ids]
 
     def view(sid: str) -> str:
         rows = clips[clips["id"] == sid].set_index("lang")
@@ -121,7 +125,7 @@ def sentence_player(
 
     picker = widgets.Dropdown(
         options=options,
-        value=options[0][1],
+        value=options[0][1] if first is None else first,
         description="sentence",
         layout=widgets.Layout(width="95%"),
     )
@@ -132,111 +136,39 @@ def sentence_player(
     return widgets.VBox([picker, out])
 
 
-# ------------------------------------------------------- chapter 4: results store
-def run_view(
-    preds: pd.DataFrame, lang: str, labels: Sequence[str] | None = None
-) -> tuple[str, plt.Figure]:
-    """One run's predictions: an HTML line of accuracy per language, G and M, and the
-    confusion matrix of ``lang`` (rows gold, columns predicted, row-normalised)."""
-    acc = per_language_accuracy(preds["y"], preds["y_hat"], preds["lang"])
-    if lang not in acc:
-        raise ValueError(f"language {lang!r} not in this run; have {list(acc)}")
-    values = np.array(list(acc.values()))
-    parts = [f"<b>{html.escape(language_name(k))}</b> {v:.3f}" for k, v in acc.items()]
-    text = (
-        "accuracy "
-        + ", ".join(parts)
-        + f"; G = {gini(values):.4f}, M = {values.mean():.4f}"
-    )
-    sub = preds[preds["lang"] == lang]
-    c = max(int(preds[["y", "y_hat"]].to_numpy().max()) + 1, len(labels or []))
-    counts = np.zeros((c, c))  # (gold, predicted)
-    np.add.at(counts, (sub["y"].to_numpy(int), sub["y_hat"].to_numpy(int)), 1.0)
-    rates = counts / np.maximum(counts.sum(1, keepdims=True), 1.0)
-    names = [lab[:12] for lab in labels] if labels else [str(i) for i in range(c)]
-    fig, ax = plt.subplots(figsize=(5.2, 4.2))
-    sns.heatmap(
-        pd.DataFrame(rates, index=names, columns=names),
-        vmin=0,
-        vmax=1,
-        cmap=CONFUSION_CMAP,
-        annot=True,
-        fmt=".2f",
-        annot_kws={"fontsize": 7},
-        cbar=False,
-        square=True,
-        ax=ax,
-    )
-    ax.set(
-        xlabel="predicted",
-        ylabel="gold",
-        title=f"{language_name(lang)}: accuracy {acc[lang]:.3f}",
-    )
-    return text, fig
-
-
-def _run_options(preds: pd.DataFrame, system: str) -> list[tuple[str, str]]:
-    """(label, run_id) of ``system``'s runs by seed; the label adds the run id where a
-    seed has several runs (the search stores its trials beside the table's runs)."""
-    runs = preds.loc[preds["system"] == system, ["seed", "run_id"]].drop_duplicates()
-    runs = runs.sort_values(["seed", "run_id"])
-    several = runs["seed"].duplicated(keep=False)
-    return [
-        (f"{seed} ({rid})" if many else str(seed), rid)
-        for seed, rid, many in zip(runs["seed"], runs["run_id"], several, strict=True)
-    ]
-
-
-def results_explorer(
-    results_dir: str | Path,
-    experiment: str,
-    labels: Sequence[str] | None = None,
-    run_ids: Sequence[str] | None = None,
+# ------------------------------------------------------ chapter 2: attention
+def attention_explorer(
+    attention: Mapping[str, Sequence[Sequence[float]]],
+    languages: Sequence[str],
+    layer: int | None = None,
+    lang: str | None = None,
 ) -> widgets.VBox:
-    """Pick a system, a seed and a language from the stored runs of ``experiment``
-    (``run_ids``: only those, e.g. a table's); see that run's accuracies, G, M and the
-    language's confusion matrix (``labels``: the class names)."""
-    preds = load_predictions(results_dir, experiment, run_ids)
-    if preds.empty:
-        raise ValueError(
-            f"no stored runs in {Path(results_dir) / experiment}: run chapter 4 first"
-        )
-    systems = list(dict.fromkeys(preds["system"]))
-    system = widgets.Dropdown(
-        options=[(SYSTEM_NAMES.get(s, s), s) for s in systems],
-        value="mlcl" if "mlcl" in systems else systems[-1],
-        description="system",
-    )
-    seed = widgets.Dropdown(description="seed")
-    langs = list(dict.fromkeys(preds["lang"]))
-    lang = widgets.Dropdown(
-        options=[(language_name(x), x) for x in langs],
-        value=langs[0],
+    """Pick a layer (1-based) and an input language; see that language's mean
+    SimAdapter attention over the language adapters (``attention``: per input language,
+    one row of weights per layer). Starts at ``layer`` and ``lang`` (None: the top
+    layer, the last language)."""
+    if not languages or any(x not in attention for x in languages):
+        raise ValueError(f"attention has no rows for some of {list(languages)}")
+    top = len(attention[languages[0]])
+    layer, lang = layer or top, lang or languages[-1]
+    if not 1 <= layer <= top or lang not in languages:
+        raise ValueError(f"need layer in 1..{top} and lang in {list(languages)}")
+    slider = widgets.IntSlider(value=layer, min=1, max=top, description="layer")
+    picker = widgets.Dropdown(
+        options=[(language_name(x), x) for x in languages],
+        value=lang,
         description="language",
     )
-    text, image = widgets.HTML(), widgets.Image(format="png")
+    image = widgets.Image(format="png")
 
     def redraw(_change=None) -> None:
-        if seed.value is None:
-            return
-        run = preds[preds["run_id"] == seed.value]
-        line, fig = run_view(run, lang.value, labels)
-        name = SYSTEM_NAMES.get(system.value, system.value)
-        text.value = f"<p>{html.escape(name)}, seed {seed.label}: {line}</p>"
+        fig = plot_attention_selection(attention, languages, slider.value, picker.value)
         image.value = figure_png(fig)
 
-    def new_system(_change=None) -> None:
-        seed.value = None  # setting the options must not redraw a run of another system
-        seed.options = _run_options(preds, system.value)
-        seed.index = 0
-
-    seed.observe(redraw, names="value")
-    lang.observe(redraw, names="value")
-    system.observe(new_system, names="value")
-    new_system()
-    return widgets.VBox(
-        [widgets.HBox([system, seed, lang]), widgets.VBox([text, image])]
-    )
+    slider.observe(redraw, names="value")
+    picker.observe(redraw, names="value")
+    redraw()
+    return widgets.VBox([widgets.HBox([slider, picker]), image])
 
 
 # --------------------------------------------------------- chapter 3: temperature
