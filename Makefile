@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test test-fast lint format env clean-book clean-results chapter batch pretrain bench
+.PHONY: book test test-fast lint format env clean-book clean-results chapter batch pretrain bench lab browser-test
 
 # Idle OpenMP threads sleep instead of spinning: on a CPU shared with other jobs spinning
 # threads made training steps several times slower (README, Performance). No result changes.
@@ -24,13 +24,27 @@ $(STAMP): pyproject.toml
 book: $(STAMP)
 	$(BIN)/jupyter-book build . -W -n --keep-going
 
-# Unit tests, then the chapter smoke runs (papermill, smallest parameters).
+# Unit tests, then the chapter smoke runs (papermill, smallest parameters). The browser
+# test of the built pages runs apart (make browser-test, after make book).
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not browser"
+
+# Open every built page in headless Chromium (.ci/browser-deps.sh installs it); screenshots
+# land in _build/screenshots. Skips with a message when the book or the browser is missing.
+browser-test: $(STAMP)
+	$(BIN)/python -m pytest -m browser tests/test_browser.py
+
+# Explore the chapters in JupyterLab; kernels run in the project's venv (python3 kernel), so
+# mlcl_core and the widgets work. Extra options: make lab LAB_ARGS="--no-browser --port 8899"
+# (Jupyter refuses to run as root without --allow-root: containers and CI often are root.)
+LAB_ARGS ?=
+lab: $(STAMP)
+	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/book \
+	  $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 # Unit tests only (no chapter runs): the quick loop while changing the library.
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -m "not slow and not browser"
 
 # ruff's lint rules and formatting, over the library, tests and chapters.
 lint: $(STAMP)

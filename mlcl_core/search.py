@@ -32,6 +32,7 @@ from hyperopt import STATUS_OK, Trials, fmin, hp, tpe
 
 from mlcl_core.config import TAU_GRID, ExperimentConfig
 from mlcl_core.corpora import Corpus
+from mlcl_core.display import show_progress
 from mlcl_core.provenance import provenance_of
 from mlcl_core.results import (
     environment,
@@ -116,7 +117,7 @@ def tpe_search(
             max_evals=len(trials.trials) + 1,
             trials=trials,
             rstate=np.random.default_rng(seed + len(trials.trials)),
-            show_progressbar=progress,
+            show_progressbar=show_progress(progress),
         )
         with atomic_path(trials_path) as tmp:
             tmp.write_bytes(pickle.dumps(trials))
@@ -130,7 +131,8 @@ def tpe_search(
 
 
 def trials_frame(trials: Any) -> pd.DataFrame:
-    """hyperopt trials as a table: trial, alpha, beta, tau, dev M, dev G, loss."""
+    """hyperopt trials as a table, one row per trial (its number as the row label):
+    alpha, beta, tau, dev M, dev G, loss."""
     rows = [
         {
             "trial": i,
@@ -141,14 +143,16 @@ def trials_frame(trials: Any) -> pd.DataFrame:
     ]
     return pd.DataFrame(
         rows, columns=["trial", "alpha", "beta", "tau", "M", "G", "loss"]
-    )
+    ).set_index("trial")
 
 
 def load_trials(trials_path: str | Path) -> pd.DataFrame:
     """The trials table of a saved search (empty when none was saved)."""
     path = Path(trials_path)
     if not path.is_file():
-        return pd.DataFrame(columns=["trial", "alpha", "beta", "tau", "M", "G", "loss"])
+        return pd.DataFrame(
+            columns=["trial", "alpha", "beta", "tau", "M", "G", "loss"]
+        ).set_index("trial")
     return trials_frame(pickle.loads(path.read_bytes()))
 
 

@@ -85,7 +85,9 @@ def format_table(
     """Human-readable Table 2: accuracy in %, ``mean ± std [low, high]``; G and M as
     fractions."""
     names = names or SYSTEM_NAMES
-    out = pd.DataFrame(index=[names.get(s, s) for s in summary.index])
+    out = pd.DataFrame(
+        index=pd.Index([names.get(s, s) for s in summary.index], name="system")
+    )
     for col, scale, digits in [
         *[(lang, 100.0, 1) for lang in languages],
         ("G", 1.0, 4),
@@ -188,7 +190,8 @@ REFERENCE_ROWS["flores200"] = REFERENCE_ROWS["sib200"][-2:]
 
 
 def reference_table(corpus: str) -> pd.DataFrame:
-    """The published rows for ``corpus`` (accuracies as fractions, like ours)."""
+    """The published rows for ``corpus`` (accuracies as fractions, like ours), labelled
+    by (source, system)."""
     rows = [
         {
             "source": src,
@@ -201,9 +204,10 @@ def reference_table(corpus: str) -> pd.DataFrame:
         }
         for src, name, zh, bo, my, g, m in REFERENCE_ROWS.get(corpus, [])
     ]
-    return pd.DataFrame(
+    table = pd.DataFrame(
         rows, columns=["source", "system", "zho_Hans", "bod_Tibt", "mya_Mymr", "G", "M"]
     )
+    return table.set_index(["source", "system"])
 
 
 #: Published sources tested on their own split, not on our test sentences: their numbers
@@ -285,9 +289,9 @@ def comparison_prose(
     else:
         row = summary.loc["mlcl"] if "mlcl" in summary.index else summary.loc[best]
         who = "MLCL" if "mlcl" in summary.index else names.get(best, best)
-        for _, ref in reference_table(corpus).iterrows():
-            head = f"{ref['source']}, {ref['system']}: M {ref['M']:.3f}"
-            if ref["source"] in OWN_SPLIT_SOURCES:
+        for (source, system), ref in reference_table(corpus).iterrows():
+            head = f"{source}, {system}: M {ref['M']:.3f}"
+            if source in OWN_SPLIT_SOURCES:
                 lines.append(
                     f"{head}, G {ref['G']:.3f} (its own test split: context, not a "
                     "paired comparison)."

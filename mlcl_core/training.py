@@ -47,6 +47,7 @@ from torch import nn
 
 from mlcl_core import distributed
 from mlcl_core.config import TrainConfig
+from mlcl_core.display import show_progress
 from mlcl_core.outputs import Evaluation, FitResult, ModelOutput, move_to, row_ids
 from mlcl_core.runtime import (
     make_optimizer,
@@ -108,7 +109,7 @@ class Trainer:
         self.adversary = adversary
         self.on_step = on_step
         self.checkpoint_every = checkpoint_every
-        self.progress = progress
+        self.progress = show_progress(progress)  # quiet in the rendered book
         self.use_bf16 = cfg.bf16 and self.device.type == "cuda"
         self.optimizer = make_optimizer(
             cfg.optimizer, self._param_groups(), cfg.lr, self.device

@@ -40,11 +40,12 @@ def test_chapter_02_smoke(run_chapter, repo_root, tmp_path):
         "meta-curve",
     ):
         assert (repo_root / "figures" / f"02-{what}.png").is_file()
-    images = [
+    shown = ("image/png", "application/vnd.jupyter.widget-view+json")
+    images = [  # figures, and the attention explorer (a live widget outside the book)
         out
         for cell in nb.cells
         if cell.cell_type == "code"
         for out in cell.get("outputs", [])
-        if "image/png" in out.get("data", {})
+        if any(kind in out.get("data", {}) for kind in shown)
     ]
     assert len(images) >= 4

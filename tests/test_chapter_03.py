@@ -28,3 +28,11 @@ def test_chapter_03_smoke(run_chapter):
         value, formula = line.split()[1], line.split("formula ")[1].rstrip(")")
         assert value == formula
     assert "chance level: 1/16" in text and "mean test retrieval accuracy" in text
+    live = [  # outside the book build the tau explorer is the live widget
+        o
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+        if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
+    ]
+    assert len(live) == 1

@@ -1,12 +1,16 @@
 """Figures of the book, one submodule per chapter topic (``data``, ``adapters``,
-``embeddings``, ``training``). Each ``save_figure`` writes
-``figures/<chapter>-<what>.png``."""
+``embeddings``, ``training``, ``widgets``). Each ``save_figure`` writes
+``figures/<chapter>-<what>.png``. Importing the package applies the book's theme
+(:mod:`mlcl_core.plots.style`), so every chapter's figures look alike."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from mlcl_core.plots.style import set_theme
+
 FIGURES_DIR = Path(__file__).resolve().parents[2] / "figures"
+set_theme()
 
 
 def save_figure(

@@ -11,6 +11,7 @@ import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
 from mlcl_core.corpora import language_name
+from mlcl_core.plots.style import ATTENTION_CMAP, NEUTRAL, language_color
 
 
 def parameter_pivot(table: pd.DataFrame) -> pd.DataFrame:
@@ -71,7 +72,9 @@ def plot_attention_heatmaps(
     vmin, vmax = float(weights.min()), float(weights.max())
     names = [language_name(lang) for lang in languages]
     for layer, ax in enumerate(axes[0]):
-        image = ax.imshow(weights[:, layer, :], vmin=vmin, vmax=vmax, cmap="viridis")
+        image = ax.imshow(
+            weights[:, layer, :], vmin=vmin, vmax=vmax, cmap=ATTENTION_CMAP
+        )
         for i in range(len(languages)):
             for j in range(len(languages)):
                 # dark text on the bright end of viridis
@@ -106,7 +109,7 @@ def plot_attention_selection(
     adapters."""
     weights = np.asarray(attention[lang])[layer - 1]  # (N,)
     fig, ax = plt.subplots(figsize=(4.5, 2.8))
-    colors = ["tab:red" if other == lang else "tab:gray" for other in languages]
+    colors = [language_color(lang) if other == lang else NEUTRAL for other in languages]
     ax.bar([language_name(x) for x in languages], weights, color=colors)
     ax.axhline(1 / len(languages), color="k", lw=0.8, ls="--", label="uniform")
     ax.set_ylabel("mean attention")

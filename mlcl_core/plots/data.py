@@ -8,8 +8,10 @@ from typing import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import seaborn as sns
 
 from mlcl_core.corpora import SPLITS, Corpus, language_name
+from mlcl_core.plots.style import NEUTRAL, language_color
 from mlcl_core.speech.base import SAMPLE_RATE
 
 
@@ -47,10 +49,10 @@ def plot_durations(audio: pd.DataFrame, bins: int = 40) -> plt.Figure:
     edges = np.linspace(0, audio["seconds"].max(), bins + 1)
     for ax, lang in zip(axes[0], langs):
         seconds = audio.loc[audio["lang"] == lang, "seconds"]
-        ax.hist(seconds, bins=edges, color="C0")
+        sns.histplot(seconds, bins=edges, color=language_color(lang), ax=ax)
         ax.axvline(
             seconds.median(),
-            color="C3",
+            color=NEUTRAL,
             ls="--",
             label=f"median {seconds.median():.1f} s",
         )

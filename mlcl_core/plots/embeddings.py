@@ -18,6 +18,7 @@ import torch
 from mlcl_core.corpora import language_name
 from mlcl_core.losses import anchor_gradients
 from mlcl_core.outputs import move_to
+from mlcl_core.plots.style import language_color
 
 
 @torch.no_grad()
@@ -149,7 +150,12 @@ def plot_embedding_maps(
         xy = pca_2d(emb[key].reshape(k * n, -1)).reshape(k, n, 2)
         for x, lang in enumerate(emb["langs"]):
             axes[row, 0].scatter(
-                xy[x, :, 0], xy[x, :, 1], s=8, alpha=0.6, label=language_name(lang)
+                xy[x, :, 0],
+                xy[x, :, 1],
+                s=8,
+                alpha=0.6,
+                label=language_name(lang),
+                color=language_color(lang),
             )
         flat, topics = xy.reshape(k * n, 2), np.tile(emb["y"], k)
         for c, lab in enumerate(labels):

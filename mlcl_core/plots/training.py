@@ -16,6 +16,7 @@ import pandas as pd
 
 from mlcl_core.corpora import language_name
 from mlcl_core.metrics import lorenz_curve
+from mlcl_core.plots.style import CONFUSION_CMAP
 from mlcl_core.tables import SYSTEM_NAMES
 
 
@@ -76,7 +77,7 @@ def plot_confusions(
         counts = np.zeros((c, c))  # (gold, predicted)
         np.add.at(counts, (sub["y"].to_numpy(int), sub["y_hat"].to_numpy(int)), 1.0)
         rates = counts / np.maximum(counts.sum(1, keepdims=True), 1.0)
-        ax.imshow(rates, vmin=0, vmax=1, cmap="Blues")
+        ax.imshow(rates, vmin=0, vmax=1, cmap=CONFUSION_CMAP)
         ax.set_xticks(range(c), [lab[:10] for lab in labels], rotation=90, fontsize=7)
         ax.set_yticks(range(c), [lab[:10] for lab in labels], fontsize=7)
         acc = float(np.trace(counts) / max(counts.sum(), 1.0))
@@ -123,8 +124,8 @@ def plot_trials(trials: pd.DataFrame):
     if trials.empty:
         raise ValueError("no trials to plot")
     fig, (ax_obj, ax_ab) = plt.subplots(1, 2, figsize=(9, 3.4))
-    ax_obj.plot(trials["trial"], trials["loss"], "o", label="trial")
-    ax_obj.plot(trials["trial"], trials["loss"].cummin(), "-", label="best so far")
+    ax_obj.plot(trials.index, trials["loss"], "o", label="trial")
+    ax_obj.plot(trials.index, trials["loss"].cummin(), "-", label="best so far")
     ax_obj.set(xlabel="trial", ylabel="(1 - M) + G on dev", title="objective")
     ax_obj.legend(fontsize=7)
     sc = ax_ab.scatter(

@@ -16,6 +16,7 @@ import pandas as pd
 
 from mlcl_core.config import SpeechConfig
 from mlcl_core.corpora import Corpus
+from mlcl_core.display import show_progress
 
 from .base import SAMPLE_RATE, SpeechBackend, SynthesisError, get_backend
 from .cache import SpeechCache, cache_key
@@ -139,7 +140,10 @@ def _run_chunks(
     from tqdm.auto import tqdm
 
     bar = tqdm(
-        total=total, desc=f"speech ({init[0]})", unit="utt", disable=not progress
+        total=total,
+        desc=f"speech ({init[0]})",
+        unit="utt",
+        disable=not show_progress(progress),
     )
     results: list = []
     try:
