@@ -20,9 +20,10 @@ registers them by name.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -266,11 +267,12 @@ def _ngram_evaluation(
 def run_ngram_baseline(
     corpus: Corpus,
     languages: Sequence[str],
-    ncfg: NgramConfig = NgramConfig(),
+    ncfg: NgramConfig | None = None,
     seed: int = 0,
 ) -> SystemRun:
     """TF-IDF character n-grams + a linear or MLP classifier per language (as in
     SIB-200)."""
+    ncfg = ncfg or NgramConfig()
     # scikit-learn takes seconds to import: only when an n-gram baseline runs
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.feature_extraction.text import TfidfVectorizer

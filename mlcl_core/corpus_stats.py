@@ -18,7 +18,7 @@ words"."""
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 import pandas as pd
 
@@ -92,7 +92,7 @@ def table1(
         row = {
             "lang": lang,
             "texts": len(texts),
-            "avg_tokens": texts.map(lambda t: count_tokens(t, lang)).mean(),
+            "avg_tokens": texts.map(lambda t, lang=lang: count_tokens(t, lang)).mean(),
             "token_unit": token_unit(lang),
             "avg_chars": texts.map(count_chars).mean(),
         }

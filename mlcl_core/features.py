@@ -9,8 +9,9 @@ kept on disk keyed by everything it depends on (the extractor's weights, the cli
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd

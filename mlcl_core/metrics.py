@@ -13,7 +13,8 @@ Everything here is a pure function of arrays; nothing imports torch.
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 

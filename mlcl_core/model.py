@@ -21,7 +21,8 @@ The model is built by :func:`build_mlcl`; the data steps around it are the calle
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -110,7 +111,7 @@ class MLCLModel(nn.Module):
         self.classifier = nn.Linear(dt, num_labels)
         self.audio_one_call = True  # see _audio; False: today's loop over languages
 
-    def train(self, mode: bool = True) -> "MLCLModel":
+    def train(self, mode: bool = True) -> MLCLModel:
         """Train mode, except that a frozen audio backbone keeps its dropout off.
 
         Its weights never change, so dropout there only adds noise and time (random

@@ -7,8 +7,9 @@ speech."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -111,7 +112,7 @@ class Evaluation:
         ]
 
     @staticmethod
-    def concat(parts: Sequence["Evaluation"]) -> "Evaluation":
+    def concat(parts: Sequence[Evaluation]) -> Evaluation:
         """One evaluation from several (e.g. the per-language models of ``Unique``)."""
         langs = tuple(dict.fromkeys(g for p in parts for g in p.languages))
         n = np.array([len(p.y) for p in parts], dtype=float)

@@ -22,7 +22,7 @@ __all__ = [
     "restore_rng",
     "save_checkpoint",
     "load_checkpoint",
-    "adamw",
+    "make_optimizer",
 ]
 
 

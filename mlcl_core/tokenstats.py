@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import unicodedata
 from collections import Counter
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd

@@ -25,10 +25,8 @@ speech. It does
   CPU);
 - data-parallel training under ``torchrun`` (:mod:`mlcl_core.distributed`): DDP, a
   shard of each batch per process, rank 0 writes checkpoints, all evaluate all of dev;
-- hooks: ``adversary.attack(model, batch, loss_fn)`` runs after the clean backward pass
-  and before clipping (FGM/PGD in :mod:`mlcl_core.baselines`); ``on_step(trainer,
-  state)`` runs after each optimiser step (logging, or killing the process in the resume
-  test).
+- hooks: ``adversary.attack(model, batch, loss_fn)`` after the clean backward pass,
+  before clipping (FGM/PGD); ``on_step(trainer, state)`` after each optimiser step.
 
 Evaluation returns one row per (sentence, language): id, lang, y, y_hat, and the
 per-language accuracy, M and G computed from them.
@@ -38,8 +36,9 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -50,8 +49,8 @@ from mlcl_core.config import TrainConfig
 from mlcl_core.display import show_progress
 from mlcl_core.outputs import Evaluation, FitResult, ModelOutput, move_to, row_ids
 from mlcl_core.runtime import (
-    make_optimizer,
     load_checkpoint,
+    make_optimizer,
     resolve_device,
     restore_rng,
     save_checkpoint,
@@ -92,7 +91,7 @@ class Trainer:
         cfg: TrainConfig,
         checkpoint_dir: str | Path | None = None,
         adversary: Adversary | None = None,
-        on_step: Callable[["Trainer", dict], None] | None = None,
+        on_step: Callable[[Trainer, dict], None] | None = None,
         checkpoint_every: int = 0,
         progress: bool = True,
     ) -> None:

@@ -17,8 +17,9 @@ import json
 import os
 import re
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from mlcl_core.corpora import LANGUAGE_NAMES
 

@@ -1,4 +1,5 @@
-"""Gates on the library's shape: data flows one way (no import cycle), modules stay short."""
+"""Gates on the library's shape: data flows one way (no import cycle), modules stay
+short."""
 
 from __future__ import annotations
 
@@ -53,7 +54,7 @@ def import_graph() -> dict[str, set[str]]:
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
-    """One cycle of ``graph`` as a path that starts and ends on the same node, or None."""
+    """One cycle of ``graph`` as a path that starts and ends on one node, or None."""
     state: dict[str, int] = {}  # 1: on the current path, 2: done
     path: list[str] = []
 

@@ -23,7 +23,7 @@ def test_lorenz_curves_follow_the_summary():
         index=["combined", "mlcl"],
     )
     fig = P.plot_lorenz(summary, LANGS)
-    for ax, (system, row) in zip(fig.axes, summary.iterrows()):
+    for ax, (_system, row) in zip(fig.axes, summary.iterrows()):
         x, y = lorenz_curve(np.array([row["zho_Hans"], row["bod_Tibt"]]))
         lorenz = ax.lines[-1]
         np.testing.assert_allclose(lorenz.get_xdata(), x)

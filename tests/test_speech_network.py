@@ -70,7 +70,7 @@ class _Sender:
     def __init__(self, failures: int = 0):
         self.failures, self.requests, self.parts = failures, [], []
 
-    def install(self, monkeypatch) -> "_Sender":
+    def install(self, monkeypatch) -> _Sender:
         monkeypatch.setattr(
             requests.Session, "send", lambda session, request, **kw: self(request)
         )

@@ -287,7 +287,7 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-class _Killed(Exception):
+class _KilledError(Exception):
     """Stands in for a kill: raised from ``on_step``, after the last checkpoint was
     written."""
 
@@ -307,7 +307,7 @@ def _toy_fit(
                 )
             )
         if state["global_step"] == kill_at:
-            raise _Killed
+            raise _KilledError
 
     seed_everything(0)
     train, dev = toy.loaders()
@@ -329,7 +329,7 @@ def test_resume_after_the_best_epoch_keeps_the_best_weights(toy, tmp_path, one_t
     )
     ref, ref_fit = _toy_fit(toy, cfg)
     assert ref_fit.best_epoch == 4 < len(ref_fit.history) == 6
-    with pytest.raises(_Killed):
+    with pytest.raises(_KilledError):
         _toy_fit(
             toy, cfg, tmp_path / "ckpt", kill_at=23
         )  # 5 steps an epoch: step 3 of epoch 5

@@ -9,7 +9,8 @@ encoder's frames, discarded afterwards. :func:`prepare_adapters` runs it.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -128,7 +129,7 @@ def _device(module: nn.Module) -> torch.device:
 
 
 def _classify_loss(
-    encoder: "AudioEncoder", head: nn.Linear, lang: str, batch: Batch
+    encoder: AudioEncoder, head: nn.Linear, lang: str, batch: Batch
 ) -> torch.Tensor:
     feats, feat_mask, y = (t.to(_device(head)) for t in batch)
     _, pooled = encoder(feats, feat_mask, lang)  # (B, D)
@@ -156,7 +157,7 @@ def _train(
 
 
 def _prepare_simadapter(
-    encoder: "AudioEncoder",
+    encoder: AudioEncoder,
     data: dict[str, Iterator[Batch]],
     num_labels: int,
     cfg: AdapterConfig,
@@ -173,7 +174,9 @@ def _prepare_simadapter(
         )
         stage1[lang] = _train(
             params,
-            lambda: _classify_loss(encoder, head, lang, next(data[lang])),
+            lambda head=head, lang=lang: _classify_loss(
+                encoder, head, lang, next(data[lang])
+            ),
             cfg.prepare_steps,
             cfg.prepare_lr,
         )
@@ -200,7 +203,7 @@ def _prepare_simadapter(
 
 
 def _prepare_metaadapter(
-    encoder: "AudioEncoder",
+    encoder: AudioEncoder,
     data: dict[str, Iterator[Batch]],
     num_labels: int,
     cfg: AdapterConfig,
@@ -228,7 +231,7 @@ def _prepare_metaadapter(
 
 @torch.no_grad()
 def attention_by_language(
-    encoder: "AudioEncoder", batches_by_lang: dict[str, Sequence[Batch]]
+    encoder: AudioEncoder, batches_by_lang: dict[str, Sequence[Batch]]
 ) -> dict[str, list[list[float]]]:
     """SimAdapter attention per language, averaged over that language's batches: lang ->
     (layers, N)."""

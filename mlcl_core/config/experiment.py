@@ -4,8 +4,9 @@ the profiles (named presets)."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, Mapping
+from typing import Any
 
 from mlcl_core.config.checks import (
     NGRAM_CLASSIFIERS,
@@ -144,7 +145,7 @@ class ExperimentConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "ExperimentConfig":
+    def from_dict(cls, d: Mapping[str, Any]) -> ExperimentConfig:
         kw: dict[str, Any] = {"profile": d.get("profile", "tiny")}
         for f in fields(cls):
             if f.name == "profile" or f.name not in d:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import ast
 import typing
+from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any, Mapping
+from typing import Any
 
 from mlcl_core.config.checks import _coerce, _type_ok
 from mlcl_core.config.experiment import _COMPONENTS, PROFILES, ExperimentConfig

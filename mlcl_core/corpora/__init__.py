@@ -12,8 +12,9 @@ by the name ``DataConfig.corpus`` uses; :func:`load_corpus` picks from it.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING
 
 from mlcl_core.corpora.base import (
     LANGUAGE_NAMES,

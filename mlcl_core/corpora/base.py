@@ -3,9 +3,9 @@ book."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -56,7 +56,7 @@ class Corpus:
 
     def select(
         self, languages: Sequence[str] | None = None, subset: int | None = None
-    ) -> "Corpus":
+    ) -> Corpus:
         """A corpus with only ``languages`` and at most ``subset`` rows per split.
 
         The rows kept are spread evenly over each split (every k-th row), not the first

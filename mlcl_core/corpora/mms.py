@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import csv
 import inspect
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd

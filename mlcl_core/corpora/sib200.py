@@ -8,9 +8,9 @@ data under ``mlcl_core/data/sib200``.
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterable, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import pandas as pd
 

@@ -3,7 +3,7 @@ transformer layer, built from its geometry (``tiny``) or loaded (``paper``)."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn

@@ -8,7 +8,7 @@ Every function takes tables from :mod:`mlcl_core.tables` / :mod:`mlcl_core.resul
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
