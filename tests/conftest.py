@@ -17,6 +17,17 @@ matplotlib.use("agg")  # tests draw figures without a display
 
 ROOT = Path(__file__).resolve().parents[1]
 
+#: The smallest MLCL geometry the model tests build (config overrides for make_config).
+SMALL_MODEL = {
+    "text.hidden_size": 32,
+    "text.intermediate_size": 64,
+    "text.vocab_size": 400,
+    "audio.hidden_size": 32,
+    "audio.intermediate_size": 64,
+    "audio.conv_dim": (16,) * 5,
+    "proj_dim": 16,
+}
+
 
 @pytest.fixture(scope="session")
 def repo_root() -> Path:

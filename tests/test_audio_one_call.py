@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import SMALL_MODEL
 
 from mlcl_core.batching import ParallelDataset, collate
 from mlcl_core.config import make_config
@@ -21,13 +22,7 @@ from mlcl_core.model import build_mlcl
 
 LANGS = ("zho_Hans", "bod_Tibt", "mya_Mymr")
 SMALL = {
-    "text.hidden_size": 32,
-    "text.intermediate_size": 64,
-    "text.vocab_size": 400,
-    "audio.hidden_size": 32,
-    "audio.intermediate_size": 64,
-    "audio.conv_dim": (16,) * 5,
-    "proj_dim": 16,
+    **SMALL_MODEL,
     "max_seconds": 1.0,
     "max_text_len": 24,
     "text.dropout": 0.0,

@@ -7,6 +7,7 @@ import math
 
 import pytest
 import torch
+from conftest import SMALL_MODEL
 
 from mlcl_core.batching import ParallelDataset, collate, make_loader
 from mlcl_core.config import make_config
@@ -16,13 +17,7 @@ from mlcl_core.model import MLCLModel, build_mlcl
 
 LANGS = ("zho_Hans", "bod_Tibt", "mya_Mymr")
 SMALL = {
-    "text.hidden_size": 32,
-    "text.intermediate_size": 64,
-    "text.vocab_size": 400,
-    "audio.hidden_size": 32,
-    "audio.intermediate_size": 64,
-    "audio.conv_dim": (16,) * 5,
-    "proj_dim": 16,
+    **SMALL_MODEL,
     "max_seconds": 2.0,
     "max_text_len": 32,
     "meta_steps": 1,
