@@ -30,6 +30,7 @@ from mlcl_core.config import ExperimentConfig
 from mlcl_core.metrics import bootstrap_ci
 from mlcl_core.outputs import SystemRun
 from mlcl_core.provenance import stale_reason
+from mlcl_core.runtime import device_name
 from mlcl_core.storage import atomic_path
 from mlcl_core.tables import format_table
 
@@ -285,6 +286,7 @@ def save_headline(
         "seeds": list(seeds),
         "num_epochs": cfg.train.num_epochs,
         "cpus": os.cpu_count(),
+        "device": device_name(cfg.train.device),
         "environment": environment(),
         "table": format_table(summary, cfg.data.languages).to_dict(orient="split"),
     }

@@ -18,6 +18,7 @@ __all__ = [
     "seed_everything",
     "resolve_device",
     "autocast",
+    "device_name",
     "rng_state",
     "restore_rng",
     "save_checkpoint",
@@ -43,6 +44,15 @@ def resolve_device(device: str) -> torch.device:
             f"device={device!r} but no CUDA device is available; use 'auto' or 'cpu'"
         )
     return torch.device(device)
+
+
+def device_name(device: str) -> str:
+    """What ``device`` resolves to, in words for a results page: ``cpu`` or the GPU's
+    name."""
+    resolved = resolve_device(device)
+    if resolved.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(resolved)})"
+    return resolved.type
 
 
 def autocast(

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from mlcl_core import results, systems, tables
+from mlcl_core import results, runtime, systems, tables
 from mlcl_core.config import make_config
 from mlcl_core.corpora import load_sib200
 from mlcl_core.provenance import provenance_of
@@ -104,6 +104,9 @@ def test_load_results_and_table_layout(cfg, corpus, tmp_path):
         [0, 1],
         list(cfg.data.languages),
     )
+    # and on which device ("auto" is resolved to what ran)
+    assert info["device"] == runtime.device_name(cfg.train.device)
+    assert runtime.device_name("cpu") == "cpu"
 
 
 def test_bad_systems_are_rejected_before_work(cfg, tmp_path):
