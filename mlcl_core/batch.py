@@ -163,6 +163,11 @@ def render(
     text = yaml.safe_dump(config, sort_keys=False, allow_unicode=True)
     (tree / "_config.yml").write_text(text, encoding="utf-8")
     shutil.copy2(root / "_toc.yml", tree / "_toc.yml")
+    # what the config needs beside the pages: local Sphinx extensions, static files
+    local = (config.get("sphinx") or {}).get("local_extensions") or {}
+    for name in sorted({*local.values(), "_static"}):
+        if (root / name).is_dir():
+            shutil.copytree(root / name, tree / name)
     for page in toc_files(root):
         stem = Path(page).stem
         found = [root / f"{page}{ext}" for ext in (".ipynb", ".md")]

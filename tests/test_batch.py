@@ -288,11 +288,26 @@ def test_the_html_book_shows_the_executed_outputs_without_executing_again(
 ):
     log = tmp_path / "runs.log"
     out = tmp_path / "out"
+    # The book's own Sphinx extension and static files travel with it to the render.
+    (book / "_ext").mkdir()
+    (book / "_ext" / "stamp.py").write_text(
+        "def setup(app):\n"
+        "    app.connect('build-finished', lambda app, exc: "
+        "(app.outdir / 'stamp.txt').write_text('ok'))\n"
+    )
+    (book / "_static").mkdir()
+    (book / "_static" / "extra.css").write_text("p { color: black; }\n")
+    config = (book / "_config.yml").read_text()
+    (book / "_config.yml").write_text(
+        config + "sphinx:\n  local_extensions:\n    stamp: _ext\n"
+    )
     params = {"log_path": str(log), "02_second": {"name": "b", "seeds": [7, 8]}}
     run_batch(book, params=params, out_dir=out, log=lambda msg: None)
     assert _runs(log) == ["x", "b"]  # each chapter once: rendering executed nothing
     html = out / "html"
     assert (html / "index.html").is_file()
+    assert (html / "stamp.txt").read_text() == "ok"
+    assert (html / "_static" / "extra.css").is_file()
     assert "seeds [7, 8]" in (html / "book" / "02_second.html").read_text()
     assert "intro ran" in (html / "book" / "intro.html").read_text()
     # The source book's config (execute_notebooks: force) is left as it was.
