@@ -77,3 +77,14 @@ def test_hours_sum_the_chosen_training_clips():
     assert table["hours"].iloc[0] == pytest.approx(both / 3600)
     with pytest.raises(ValueError, match="lacks"):
         training_hours(sub, speech[speech["id"] != str(chosen[0])])
+
+
+def test_the_data_config_cuts_the_training_split_when_loading():
+    from mlcl_core.corpora import load_from_config
+
+    cfg = make_config("tiny", languages=("zho_Hans",), train_sentences=30)
+    corpus = load_from_config(cfg.data)
+    full = load_from_config(make_config("tiny", languages=("zho_Hans",)).data)
+    assert len(corpus.split("train")) == 30
+    assert len(corpus.split("test")) == len(full.split("test"))
+    assert set(corpus.split("train")["label"]) == set(full.split("train")["label"])
