@@ -31,8 +31,9 @@ class DataConfig:
         runs.
         max_text_len: maximum number of text tokens fed to the text encoder.
         train_sentences: keep only this many training sentences (``None``: all), spread
-        over the labels and nested (``Corpus.with_train_sentences``); dev and test are
-        untouched, so data-length runs are scored on the same sentences.
+        over the labels and nested (``Corpus.with_train_sentences``, applied after
+        ``subset``); dev and test are untouched, so data-length runs are scored on the
+        same sentences.
     """
 
     corpus: str = "sib200"
