@@ -20,6 +20,7 @@ import pandas as pd
 
 from mlcl_core.config import ExperimentConfig
 from mlcl_core.corpora import Corpus
+from mlcl_core.systems import prepare_inputs, run_system
 from mlcl_core.tables import summarize
 
 
@@ -96,8 +97,6 @@ def run_ablations(
 
     All rows share the first row's corpus and speech (their data configs must be
     equal)."""
-    from mlcl_core.systems import prepare_inputs, run_system  # systems imports tables
-
     names = [r.name for r in rows]
     if not rows or len(set(names)) != len(names) or not seeds:
         raise ValueError(f"give distinct rows and some seeds, got {names}, {seeds}")

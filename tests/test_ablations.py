@@ -7,7 +7,13 @@ import pytest
 import torch
 from transformers import BertConfig, BertModel
 
-from mlcl_core.ablations import ablation_configs, ablation_summary, tau_configs
+from mlcl_core.ablations import (
+    Ablation,
+    ablation_configs,
+    ablation_summary,
+    run_ablations,
+    tau_configs,
+)
 from mlcl_core.config import make_config
 from mlcl_core.corpora import load_sib200
 from mlcl_core.losses import nt_xent
@@ -106,6 +112,16 @@ def test_speech_free_row_trains_stores_and_summarises(tmp_path):
     summary = ablation_summary({row.name: [rec], "again": [rec]}, n_boot=20)
     assert list(summary.index) == [row.name, "again"]
     assert "text+lcl" in SYSTEM_NAMES
+    # run_ablations loads the stored run instead of training it again
+    combined = Ablation("BERT-Combined", "combined", cfg)
+    got = run_ablations(
+        [row, combined], [0], tmp_path, "t5", corpus, progress=False, n_boot=20
+    )
+    assert got[row.name][0]["run_id"] == rec["run_id"]
+    assert got[row.name][0]["timings"] == rec["timings"]  # loaded, not retrained
+    assert got["BERT-Combined"][0]["system"] == "combined"
+    with pytest.raises(ValueError, match="distinct rows"):
+        run_ablations([row, row], [0], tmp_path, "t5", corpus, progress=False)
 
 
 def test_paper_tables_4_and_5_are_served_as_fractions():
