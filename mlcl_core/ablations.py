@@ -6,8 +6,9 @@ Every row is a :class:`Ablation`: a readable name, a system of
 of MLCL off are config overrides of the base config (beta = 0, alpha = 0, adapter kind
 ``none``, fusion alignment and [CLS] audio), so each has its own run id in the results
 store; the speech-free row is the ``text+lcl`` system. :func:`run_ablations` runs (or
-loads) rows x seeds and :func:`ablation_summary` gives the Table 2 layout, one row per
-ablation."""
+loads) rows x seeds, :func:`ablation_summary` gives the Table 2 layout, one row per
+ablation, and :func:`difference_table` each row's paired difference from the full
+model."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import pandas as pd
 
 from mlcl_core.config import ExperimentConfig
 from mlcl_core.corpora import Corpus
+from mlcl_core.paired import noise_verdict, paired_difference
 from mlcl_core.systems import prepare_inputs, run_system
 from mlcl_core.tables import summarize
 
@@ -95,34 +97,38 @@ def run_ablations(
 ) -> dict[str, list[dict[str, Any]]]:
     """Run (or load from the store) every row x seed: ``{row name: records}``.
 
-    All rows share the first row's corpus and speech (their data configs must be
-    equal)."""
+    Rows with equal data configs share one corpus and speech table (``corpus`` and
+    ``speech_table``, if given, are those of the one data config all rows must then
+    share); rows of data-length curves (``DataConfig.train_sentences``) get their
+    own."""
     names = [r.name for r in rows]
     if not rows or len(set(names)) != len(names) or not seeds:
         raise ValueError(f"give distinct rows and some seeds, got {names}, {seeds}")
-    data = {r.config.data for r in rows}
-    if len(data) > 1:
-        raise ValueError("ablation rows must share one data config")
-    corpus, speech_table = prepare_inputs(
-        rows[0].config, [r.system for r in rows], corpus, speech_table, progress
-    )
-    return {
-        r.name: [
-            run_system(
-                r.config,
-                r.system,
-                seed,
-                results_dir,
-                experiment,
-                corpus,
-                speech_table,
-                progress,
-                n_boot=n_boot,
-            )
-            for seed in seeds
-        ]
-        for r in rows
-    }
+    groups: dict[Any, list[Ablation]] = {}
+    for r in rows:
+        groups.setdefault(r.config.data, []).append(r)
+    if len(groups) > 1 and (corpus is not None or speech_table is not None):
+        raise ValueError("a given corpus or speech table needs one data config")
+    out: dict[str, list[dict[str, Any]]] = {}
+    for group in groups.values():
+        inputs = prepare_inputs(
+            group[0].config, [r.system for r in group], corpus, speech_table, progress
+        )
+        for r in group:
+            out[r.name] = [
+                run_system(
+                    r.config,
+                    r.system,
+                    seed,
+                    results_dir,
+                    experiment,
+                    *inputs,
+                    progress,
+                    n_boot=n_boot,
+                )
+                for seed in seeds
+            ]
+    return {name: out[name] for name in names}
 
 
 def ablation_summary(
@@ -134,3 +140,28 @@ def ablation_summary(
         {**rec, "system": name} for name, recs in records.items() for rec in recs
     ]
     return summarize(relabelled, n_boot=n_boot)
+
+
+def difference_table(
+    records: dict[str, list[dict[str, Any]]],
+    reference: str,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Each other row minus ``reference`` (a row name of ``records``): G, M and their
+    paired bootstrap intervals (:func:`mlcl_core.paired.paired_difference`) and the
+    one-sentence verdict (:func:`mlcl_core.paired.noise_verdict`), one row each."""
+    if reference not in records:
+        raise ValueError(f"reference row {reference!r} not in {list(records)}")
+    rows = []
+    for name, recs in records.items():
+        if name == reference:
+            continue
+        diff = paired_difference(records[reference], recs, n_boot, seed)
+        row: dict[str, Any] = {"row": name}
+        for stat, (d, low, high) in diff.items():
+            row.update({stat: d, f"{stat}_low": low, f"{stat}_high": high})
+        row["verdict"] = noise_verdict(name, diff, reference)
+        rows.append(row)
+    columns = ["row", "G", "G_low", "G_high", "M", "M_low", "M_high", "verdict"]
+    return pd.DataFrame(rows, columns=columns).set_index("row")

@@ -13,6 +13,7 @@ from dataclasses import replace
 
 import pandas as pd
 
+from mlcl_core.ablations import Ablation
 from mlcl_core.config import ExperimentConfig
 from mlcl_core.corpora import Corpus
 
@@ -28,6 +29,24 @@ def size_configs(
         n: replace(cfg, data=replace(cfg.data, train_sentences=int(n)))
         for n in sorted(sizes)
     }
+
+
+def size_rows(
+    cfg: ExperimentConfig, sizes: Sequence[int], adapter_kinds: Sequence[str]
+) -> list[Ablation]:
+    """MLCL rows for every adapter kind x size, named ``"<kind>, <n> sentences"``, for
+    :func:`mlcl_core.ablations.run_ablations` (each has its own run id)."""
+    if not adapter_kinds or len(set(adapter_kinds)) != len(adapter_kinds):
+        raise ValueError(f"adapter kinds must be distinct, got {adapter_kinds}")
+    return [
+        Ablation(
+            f"{kind}, {n} sentences",
+            "mlcl",
+            replace(c, adapter=replace(c.adapter, kind=kind)),
+        )
+        for kind in adapter_kinds
+        for n, c in size_configs(cfg, sizes).items()
+    ]
 
 
 def training_hours(

@@ -3,6 +3,8 @@ the speech-free text + LCL system, and the paper's Table 4/5 rows."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 from transformers import BertConfig, BertModel
@@ -122,6 +124,11 @@ def test_speech_free_row_trains_stores_and_summarises(tmp_path):
     assert got["BERT-Combined"][0]["system"] == "combined"
     with pytest.raises(ValueError, match="distinct rows"):
         run_ablations([row, row], [0], tmp_path, "t5", corpus, progress=False)
+    smaller = replace(cfg, data=replace(cfg.data, train_sentences=8))
+    with pytest.raises(ValueError, match="one data config"):
+        run_ablations(
+            [row, Ablation("small", "combined", smaller)], [0], tmp_path, "t5", corpus
+        )
 
 
 def test_paper_tables_4_and_5_are_served_as_fractions():

@@ -88,3 +88,20 @@ def test_the_data_config_cuts_the_training_split_when_loading():
     assert len(corpus.split("train")) == 30
     assert len(corpus.split("test")) == len(full.split("test"))
     assert set(corpus.split("train")["label"]) == set(full.split("train")["label"])
+
+
+def test_size_rows_cover_every_kind_and_size_with_distinct_run_ids():
+    from mlcl_core.datalength import size_rows
+
+    rows = size_rows(make_config("tiny"), [8, 4], ["simadapter", "metaadapter"])
+    assert [r.name for r in rows] == [
+        "simadapter, 4 sentences",
+        "simadapter, 8 sentences",
+        "metaadapter, 4 sentences",
+        "metaadapter, 8 sentences",
+    ]
+    assert rows[1].config.adapter.kind == "simadapter"
+    assert rows[1].config.data.train_sentences == 8
+    assert len({run_id(r.system, r.config, 0) for r in rows}) == 4
+    with pytest.raises(ValueError, match="adapter"):
+        size_rows(make_config("tiny"), [4], ["simadapter", "simadapter"])

@@ -51,3 +51,15 @@ def test_runs_on_other_sentences_are_refused():
     other = [_record({"x": [True] * 5, "y": [True] * 5})]
     with pytest.raises(ValueError, match="lacks"):
         paired_difference(A, other, n_boot=10)
+
+
+def test_difference_table_has_one_row_per_other_row_with_its_verdict():
+    from mlcl_core.ablations import difference_table
+
+    table = difference_table({"full": A, "w/o x": B, "copy": A}, "full", n_boot=50)
+    assert list(table.index) == ["w/o x", "copy"]
+    assert table.loc["w/o x", "M"] == pytest.approx(0.25)
+    assert table.loc["copy", "M"] == 0.0 and "inside" in table.loc["copy", "verdict"]
+    assert table.loc["w/o x", "verdict"].startswith("w/o x minus full: M +0.2500")
+    with pytest.raises(ValueError, match="reference row"):
+        difference_table({"a": A}, "b")
