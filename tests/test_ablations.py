@@ -17,7 +17,7 @@ from mlcl_core.ablations import (
     tau_configs,
 )
 from mlcl_core.config import make_config
-from mlcl_core.corpora import load_sib200
+from mlcl_core.corpora import load_from_config
 from mlcl_core.losses import nt_xent
 from mlcl_core.results import run_id
 from mlcl_core.systems import SYSTEMS, run_system
@@ -97,15 +97,16 @@ def test_text_lcl_classifier_weights_ce_and_lcl_by_beta():
 
 
 def test_speech_free_row_trains_stores_and_summarises(tmp_path):
-    corpus = load_sib200(languages=LANGS[:2]).select(subset=16)
     cfg = make_config(
         "tiny",
         languages=LANGS[:2],
+        subset=16,
         num_epochs=1,
         batch_size=8,
         vocab_size=300,
         **{"text.hidden_size": 32, "text.num_layers": 1, "text.intermediate_size": 64},
     )
+    corpus = load_from_config(cfg.data)
     row = ablation_configs(cfg)[4]
     rec = run_system(
         row.config, row.system, 0, tmp_path, "t5", corpus, progress=False, n_boot=20
@@ -129,6 +130,17 @@ def test_speech_free_row_trains_stores_and_summarises(tmp_path):
         run_ablations(
             [row, Ablation("small", "combined", smaller)], [0], tmp_path, "t5", corpus
         )
+    # without a given corpus each data config loads its own (here: 8 train sentences)
+    mixed = run_ablations(
+        [Ablation("small", "combined", smaller), row],
+        [0],
+        tmp_path,
+        "t5",
+        progress=False,
+        n_boot=20,
+    )
+    assert list(mixed) == ["small", row.name]
+    assert mixed["small"][0]["config"]["data"]["train_sentences"] == 8
 
 
 def test_paper_tables_4_and_5_are_served_as_fractions():
