@@ -3,8 +3,11 @@
 Importing the package is light (no torch); import submodules for the parts you need.
 In pipeline order: ``config``, ``corpora``, ``translation``, ``speech``, ``features``,
 ``batching``, ``encoders``, ``adapters``, ``fusion``, ``losses``, ``model``,
-``training`` (with ``runtime`` and ``distributed``), ``baselines``, ``systems``,
-``metrics``, ``results``, ``tables``, ``search``, ``inspect``, ``plots``.
+``training`` (with ``runtime`` and ``distributed``), ``baselines`` (and ``textlcl``, the
+speech-free ablation), ``systems``, ``metrics`` (and ``paired``, differences between
+systems), ``results``, ``tables`` (and ``paper_rows``, Tables 4-5 and Figures 3-4),
+``ablations`` (chapter 6's rows), ``datalength`` (chapter 5's sizes), ``search``,
+``inspect``, ``plots``.
 """
 
 import os

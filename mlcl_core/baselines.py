@@ -176,16 +176,19 @@ def train_text_model(
     adversary: Any = None,
     checkpoint_dir: str | Path | None = None,
     progress: bool = True,
+    head: Callable[..., TextClassifier] | None = None,
 ) -> tuple[Evaluation, Evaluation, FitResult]:
     """Train one text classifier on ``languages`` of ``corpus``.
 
-    Returns (test, dev, fit) of its best epoch.
+    ``head`` builds the classifier (default :class:`TextClassifier`; a subclass such
+    as :class:`mlcl_core.textlcl.TextLCLClassifier` adds a loss). Returns (test, dev,
+    fit) of its best epoch.
     """
     seed_everything(cfg.train.seed)  # the random init depends on the seed
     train = corpus.split("train")
     texts = [t for lang in languages for t in train[lang]]
     tokenizer, encoder = build_text_encoder(cfg.text, texts)
-    model = TextClassifier(
+    model = (head or TextClassifier)(
         encoder, len(corpus.labels), cfg.text.pooling, cfg.text.dropout
     )
     loaders = make_loaders(cfg, corpus, tokenizer, languages=languages)

@@ -2,7 +2,8 @@
 
 :data:`SYSTEMS` is the one registry: the n-gram baselines (``tfidf-linear``,
 ``tfidf-mlp``), the text baselines (``unique``, ``combined``, ``combined+fgm``,
-``combined+pgd``, see :mod:`mlcl_core.baselines`) and ``mlcl``. Every runner takes
+``combined+pgd``, see :mod:`mlcl_core.baselines`), ``mlcl`` and the speech-free
+ablation ``text+lcl`` (:mod:`mlcl_core.textlcl`). Every runner takes
 ``(cfg, corpus, speech_table, checkpoint_dir, progress)`` and returns a
 :class:`~mlcl_core.outputs.SystemRun`. :func:`run_system` runs one system with one seed
 and stores it (a stored run is loaded instead); :func:`run_table` runs every system x
@@ -43,6 +44,7 @@ from mlcl_core.results import (
 from mlcl_core.runtime import resolve_device
 from mlcl_core.speech import corpus_audio
 from mlcl_core.tables import summarize
+from mlcl_core.textlcl import run_text_lcl
 from mlcl_core.training import Trainer
 
 Runner = Callable[
@@ -149,6 +151,7 @@ SYSTEMS: dict[str, System] = {
     "combined+fgm": System(_combined("combined+fgm")),
     "combined+pgd": System(_combined("combined+pgd")),
     "mlcl": System(run_mlcl, speech=True),
+    "text+lcl": System(run_text_lcl),
 }
 
 

@@ -17,6 +17,7 @@ import pandas as pd
 
 from mlcl_core.corpora import language_name
 from mlcl_core.metrics import bootstrap_ci, seed_summary
+from mlcl_core.paper_rows import TABLE4_ROWS, TABLE5_ROWS
 
 #: Names used in the book's tables (the paper's, with "mBERT" since that is its
 #: encoder).
@@ -28,6 +29,7 @@ SYSTEM_NAMES: dict[str, str] = {
     "combined+fgm": "BERT+FGM",
     "combined+pgd": "BERT+PGD",
     "mlcl": "MLCL",
+    "text+lcl": "mBERT-Combined + LCL (no speech)",
 }
 
 
@@ -188,6 +190,8 @@ REFERENCE_ROWS: dict[str, list[tuple[str, str, float, float, float, float, float
     ],
 }
 REFERENCE_ROWS["flores200"] = REFERENCE_ROWS["sib200"][-2:]
+REFERENCE_ROWS["table4"] = TABLE4_ROWS
+REFERENCE_ROWS["table5"] = TABLE5_ROWS
 
 
 def reference_table(corpus: str) -> pd.DataFrame:

@@ -178,8 +178,8 @@ def test_none_means_not_set_and_component_prefixes_name_ambiguous_fields():
         and cfg.adapter.kind == "none"
         and cfg.text.pooling == "mean"
     )
-    with pytest.raises(ValueError, match="TrainConfig has no field 'sentences'"):
-        make_config("tiny", train_sentences=64)
+    with pytest.raises(ValueError, match="TrainConfig has no field 'examples'"):
+        make_config("tiny", train_examples=64)
     with pytest.raises(ValueError, match="has no field 'model'"):
         make_config("tiny", text_model=None)  # not a field, even when not set
 

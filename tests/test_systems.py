@@ -125,6 +125,7 @@ def test_one_registry_names_every_system():
         "combined+fgm",
         "combined+pgd",
         "mlcl",
+        "text+lcl",
     ]
     assert set(tables.SYSTEM_NAMES) == set(systems.SYSTEMS)
     assert [s for s, spec in systems.SYSTEMS.items() if spec.speech] == ["mlcl"]

@@ -30,6 +30,10 @@ class DataConfig:
         subset: keep at most this many sentences per split (``None``: all), for quick
         runs.
         max_text_len: maximum number of text tokens fed to the text encoder.
+        train_sentences: keep only this many training sentences (``None``: all), spread
+        over the labels and nested (``Corpus.with_train_sentences``, applied after
+        ``subset``); dev and test are untouched, so data-length runs are scored on the
+        same sentences.
     """
 
     corpus: str = "sib200"
@@ -37,6 +41,7 @@ class DataConfig:
     languages: tuple[str, ...] = PAPER_LANGUAGES
     subset: int | None = None
     max_text_len: int = 64
+    train_sentences: int | None = None
 
     def __post_init__(self) -> None:
         check_choice("corpus", self.corpus, CORPORA)
@@ -48,6 +53,10 @@ class DataConfig:
         _check(
             self.subset is None or self.subset > 0,
             f"subset must be positive, got {self.subset}",
+        )
+        _check(
+            self.train_sentences is None or self.train_sentences > 0,
+            f"train_sentences must be positive, got {self.train_sentences}",
         )
         _check(
             self.max_text_len > 0,

@@ -69,9 +69,12 @@ def load_corpus(
 
 def load_from_config(data_cfg: DataConfig) -> Corpus:
     """Load the corpus a :class:`~mlcl_core.config.DataConfig` describes."""
-    return load_corpus(
+    corpus = load_corpus(
         data_cfg.corpus, data_cfg.data_path, data_cfg.languages, data_cfg.subset
     )
+    if data_cfg.train_sentences is not None:
+        corpus = corpus.with_train_sentences(data_cfg.train_sentences)
+    return corpus
 
 
 __all__ = [

@@ -86,6 +86,30 @@ class Corpus:
             table = pd.concat(parts)
         return Corpus(self.name, table.reset_index(drop=True), languages, self.labels)
 
+    def with_train_sentences(self, n: int) -> Corpus:
+        """A corpus with only ``n`` training sentences; dev and test untouched.
+
+        The training rows are ranked once, label by label in proportion (row r of a
+        label with c rows ranks at (r + 0.5) / c), and the first ``n`` are kept: every
+        smaller subset is inside every larger one (nested, for data-length curves) and
+        the label proportions are kept without randomness."""
+        train = self.table[self.table["split"] == "train"]
+        if not 0 < n <= len(train):
+            raise ValueError(
+                f"train_sentences must lie in 1..{len(train)} (the training "
+                f"sentences of {self.name!r}), got {n}"
+            )
+        rank = train.groupby("label", sort=False).cumcount()
+        count = train.groupby("label", sort=False)["label"].transform("size")
+        key = pd.DataFrame(
+            {"key": (rank + 0.5) / count, "pos": np.arange(len(train))},
+            index=train.index,
+        )
+        keep = key.sort_values(["key", "pos"], kind="stable").index[:n]
+        mask = (self.table["split"] != "train") | self.table.index.isin(keep)
+        table = self.table[mask].reset_index(drop=True)
+        return Corpus(self.name, table, self.languages, self.labels)
+
     def __len__(self) -> int:
         return len(self.table)
 

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from mlcl_core.config import ExperimentConfig, make_config
-from mlcl_core.metrics import gini
+from mlcl_core.paired import correct_counts, paired_bootstrap
 
 #: Chapter 3's training demo (its parameters cell).
 CHAPTER3 = {
@@ -102,38 +102,18 @@ def paired_difference(
     """G and M of system b minus system a, with 95 % paired bootstrap intervals.
 
     ``preds_*`` have columns ``id``, ``lang``, ``y``, ``y_hat`` (all seeds pooled); each
-    draw resamples test sentence ids, the same for both systems and every language.
+    draw resamples test sentence ids, the same for both systems and every language
+    (:func:`mlcl_core.paired.paired_bootstrap`, the pooled predictions as one run).
     """
-
-    def table(p: pd.DataFrame) -> pd.DataFrame:  # (sentence, lang) -> share correct
-        return (
-            p.assign(ok=p["y"] == p["y_hat"])
-            .groupby(["id", "lang"])["ok"]
-            .mean()
-            .unstack("lang")
-        )
-
-    a, b = table(preds_a), table(preds_b)
-    ids = a.index.intersection(b.index)
+    ids = list(dict.fromkeys(preds_a["id"].astype(str)))
+    languages = list(dict.fromkeys(preds_a["lang"].astype(str)))
     a, b = (
-        a.loc[ids].to_numpy(),
-        b.loc[ids][table(preds_a).columns].to_numpy(),
-    )  # (U, K)
-    rng = np.random.default_rng(seed)
-    out: dict[str, list[float]] = {"G": [], "M": []}
-    for draw in [np.arange(len(ids))] + [
-        rng.integers(0, len(ids), len(ids)) for _ in range(n_boot)
-    ]:
-        acc_a, acc_b = a[draw].mean(0), b[draw].mean(0)
-        out["G"].append(gini(acc_b) - gini(acc_a))
-        out["M"].append(float(acc_b.mean() - acc_a.mean()))
+        correct_counts([{"predictions": p.to_dict("records")}], ids, languages)
+        for p in (preds_a, preds_b)
+    )
     return {
-        k: {
-            "difference": v[0],
-            "low": float(np.percentile(v[1:], 2.5)),
-            "high": float(np.percentile(v[1:], 97.5)),
-        }
-        for k, v in out.items()
+        k: {"difference": d, "low": low, "high": high}
+        for k, (d, low, high) in paired_bootstrap(a, b, n_boot, seed).items()
     }
 
 
