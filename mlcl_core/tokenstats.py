@@ -235,3 +235,48 @@ def unk_rates(tokenizer: Any, texts_by_lang: Texts) -> pd.DataFrame:
             "sentences_with_unk": float(np.mean(n_unk > 0)),
         }
     return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def what_is_kept(
+    tokenizer: Any,
+    texts_by_lang: Texts,
+    max_text_len: int,
+    seconds_by_lang: Mapping[str, Sequence[float]] | None = None,
+    max_seconds: float | None = None,
+    coverage: float = 0.95,
+) -> tuple[pd.DataFrame, list[str]]:
+    """What a profile keeps of each language before the encoders see it: one table
+    (normaliser damage, also under uncased mBERT's normaliser; [UNK]; truncation at
+    ``max_text_len``; speech cropped at ``max_seconds`` when durations are given) and
+    the sentences that say what the limits cost and which limits would keep
+    ``coverage`` of every language's tokens and seconds."""
+    normaliser = tokenizer.backend_tokenizer.normalizer
+    counts = token_counts(tokenizer, texts_by_lang)
+    specials = tokenizer.num_special_tokens_to_add(pair=False)
+    cut = truncation_from_counts(counts, max_text_len, specials)
+    uncased = normaliser_damage(mbert_normalizer(lowercase=True), texts_by_lang)
+    kept = {
+        "chars removed": normaliser_damage(normaliser, texts_by_lang)["removed"],
+        "removed by mBERT uncased": uncased["removed"],
+        "[UNK]": unk_rates(tokenizer, texts_by_lang)["unk"],
+        "median tokens": cut["median_tokens"],
+        f"cut at {max_text_len}": cut["truncated"],
+        "tokens lost": cut["tokens_lost"],
+    }
+    need = max(length_for_coverage(counts, coverage, specials).values())
+    lines = [
+        f"max_text_len {max_text_len} keeps {1 - cut['tokens_lost'].max():.1%} of the "
+        f"worst-served language's tokens ({cut['tokens_lost'].idxmax()}); {need} would "
+        f"keep >= {coverage * 100:.0f} % of every language's"
+    ]
+    if seconds_by_lang is not None and max_seconds is not None:
+        crop = speech_kept(seconds_by_lang, max_seconds)
+        kept[f"clips cut at {max_seconds:g} s"] = crop["cropped"]
+        kept["seconds kept"] = crop["seconds_kept"]
+        secs = max(seconds_for_coverage(seconds_by_lang, coverage).values())
+        lines.append(
+            f"max_seconds {max_seconds:g} keeps {crop['seconds_kept'].min():.1%} to "
+            f"{crop['seconds_kept'].max():.1%} of the speech; {secs:.1f} s would keep "
+            f">= {coverage * 100:.0f} % of every language's"
+        )
+    return pd.DataFrame(kept), lines

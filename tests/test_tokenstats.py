@@ -136,3 +136,22 @@ def test_seconds_for_coverage_by_hand():
     )
     with pytest.raises(ValueError, match="share"):
         ts.seconds_for_coverage({"a": [1.0]}, 1.5)
+
+
+def test_what_is_kept_gathers_the_per_language_losses(tokenizer):
+    texts = {"en": ["the cat sat on the mat", "a dog"], "xx": ["the ψ"]}
+    table, lines = ts.what_is_kept(tokenizer, texts, max_text_len=4)
+    cut = ts.truncation_from_counts(ts.token_counts(tokenizer, texts), 4, 2)
+    assert list(table.index) == ["en", "xx"]
+    assert table["tokens lost"].tolist() == cut["tokens_lost"].tolist()
+    assert table["[UNK]"].tolist() == ts.unk_rates(tokenizer, texts)["unk"].tolist()
+    assert "seconds kept" not in table and len(lines) == 1
+    worst = cut["tokens_lost"].idxmax()
+    assert f"keeps {1 - cut['tokens_lost'].max():.1%}" in lines[0] and worst in lines[0]
+    assert "would keep >= 95 % of every language's" in lines[0]
+    seconds = {"en": [2.0, 6.0], "xx": [8.0]}
+    table, lines = ts.what_is_kept(tokenizer, texts, 4, seconds, max_seconds=4.0)
+    # en keeps 2 + 4 of 8 s, xx 4 of 8 s
+    assert table["seconds kept"].tolist() == [0.75, 0.5]
+    assert table["clips cut at 4 s"].tolist() == [0.5, 1.0]
+    assert "keeps 50.0% to 75.0% of the speech" in lines[1]
