@@ -181,6 +181,36 @@ def reusable(
     return None
 
 
+def find_reusable(
+    results_dir: str | Path,
+    experiment: str,
+    rid: str,
+    provenance: dict[str, str],
+    label: str = "",
+) -> dict[str, Any] | None:
+    """The current stored record of run ``rid``: from ``experiment`` first, else from
+    any other experiment of ``results_dir`` (a run id hashes system, config and seed, so
+    equal ids are the same run). A record found elsewhere is copied into
+    ``experiment`` with one printed line, so a chapter shares another chapter's runs
+    (chapter 6's full model is chapter 5's MetaAdapter point) and its own experiment
+    still lists every run it shows. ``label`` follows the run id in printed lines."""
+    what = f"{experiment}/{rid}{label}"
+    own = reusable(run_path(results_dir, experiment, rid), provenance, what)
+    if own is not None:
+        return own
+    root = Path(results_dir)
+    others = sorted(root.glob(f"*/{rid}.json")) if root.is_dir() else []
+    for path in others:
+        if path.parent.name == experiment:
+            continue
+        record = reusable(path, provenance, f"{path.parent.name}/{rid}{label}")
+        if record is not None:
+            print(f"{what}: reusing the same run from experiment {path.parent.name}")
+            save_record(results_dir, experiment, record)
+            return record
+    return None
+
+
 def save_record(
     results_dir: str | Path, experiment: str, record: dict[str, Any]
 ) -> Path:

@@ -34,11 +34,10 @@ from mlcl_core.model import build_mlcl
 from mlcl_core.outputs import SystemRun
 from mlcl_core.provenance import provenance_of
 from mlcl_core.results import (
+    find_reusable,
     jsonable,
     record_of,
-    reusable,
     run_id,
-    run_path,
     save_record,
 )
 from mlcl_core.runtime import resolve_device
@@ -210,7 +209,9 @@ def run_system(
     """Run one system with one seed and store it; a stored run is loaded instead.
 
     A stored run is reused only when today's library code and corpus made it (its
-    ``provenance``); otherwise it is rerun, with a printed line saying why.
+    ``provenance``); otherwise it is rerun, with a printed line saying why. The same
+    run stored by another experiment (another chapter) is reused and copied here
+    (:func:`mlcl_core.results.find_reusable`).
     ``corpus`` and ``speech_table`` default to :func:`prepare_inputs`'. Training
     checkpoints go under ``checkpoint_root`` (default
     ``<results_dir>/<experiment>/.checkpoints``) so a killed run resumes.
@@ -220,8 +221,8 @@ def run_system(
     rid = run_id(system, cfg, seed)
     corpus = corpus if corpus is not None else load_from_config(cfg.data)
     prov = provenance_of(corpus)
-    what = f"{experiment}/{rid} ({system}, seed {seed})"
-    stored = reusable(run_path(results_dir, experiment, rid), prov, what)
+    label = f" ({system}, seed {seed})"
+    stored = find_reusable(results_dir, experiment, rid, prov, label)
     if stored is not None:
         return stored
     corpus, speech_table = prepare_inputs(cfg, [system], corpus, speech_table, progress)

@@ -169,3 +169,29 @@ def test_a_record_from_other_code_or_another_corpus_is_rerun(
     stored = json.loads(path.read_text())
     assert stored["created"] != "then" and stored["provenance"] == rec["provenance"]
     assert again["provenance"] == rec["provenance"]
+
+
+def test_a_run_stored_by_another_experiment_is_reused_and_copied(
+    cfg, corpus, tmp_path, capsys
+):
+    rec = systems.run_system(
+        cfg, "tfidf-linear", 0, tmp_path, "chapter4", corpus, progress=False, n_boot=50
+    )
+    capsys.readouterr()
+    again = systems.run_system(
+        cfg, "tfidf-linear", 0, tmp_path, "chapter6", corpus, progress=False, n_boot=50
+    )
+    line = capsys.readouterr().out.strip()
+    assert again["created"] == rec["created"]  # not trained again
+    assert line == (
+        f"chapter6/{rec['run_id']} (tfidf-linear, seed 0): "
+        "reusing the same run from experiment chapter4"
+    )
+    copy = json.loads((tmp_path / "chapter6" / f"{rec['run_id']}.json").read_text())
+    assert copy["run_id"] == rec["run_id"] and copy["created"] == rec["created"]
+    # another seed is another run: trained, not taken from chapter4
+    other = systems.run_system(
+        cfg, "tfidf-linear", 1, tmp_path, "chapter6", corpus, progress=False, n_boot=50
+    )
+    assert other["run_id"] != rec["run_id"]
+    assert "reusing" not in capsys.readouterr().out
