@@ -105,3 +105,109 @@ def test_size_rows_cover_every_kind_and_size_with_distinct_run_ids():
     assert len({run_id(r.system, r.config, 0) for r in rows}) == 4
     with pytest.raises(ValueError, match="adapter"):
         size_rows(make_config("tiny"), [4], ["simadapter", "simadapter"])
+
+
+# ------------------------------------------------------------------ chapter 5's tables
+def _run(correct: dict[str, list[bool]], system: str = "mlcl") -> dict:
+    """A stored run in miniature: predictions (label 1 right or not) and accuracies."""
+    preds = [
+        {"id": f"s{i}", "lang": lang, "y": 1, "y_hat": 1 if ok else 0}
+        for lang, oks in correct.items()
+        for i, ok in enumerate(oks)
+    ]
+    acc = {lang: sum(oks) / len(oks) for lang, oks in correct.items()}
+    return {"system": system, "predictions": preds, "accuracy": acc}
+
+
+def _curve_records() -> dict[str, list[dict]]:
+    """SimAdapter gets better with data, MetaAdapter is perfect at both sizes."""
+    n = 40
+    worse = {"x": [True] * n, "y": [i % 4 == 0 for i in range(n)]}  # (1, .25)
+    better = {"x": [True] * n, "y": [i % 4 != 0 for i in range(n)]}  # (1, .75)
+    perfect = {"x": [True] * n, "y": [True] * n}
+    from mlcl_core.datalength import row_name
+
+    return {
+        row_name("simadapter", 4): [_run(worse), _run(worse)],
+        row_name("simadapter", 8): [_run(better), _run(better)],
+        row_name("metaadapter", 4): [_run(perfect), _run(perfect)],
+        row_name("metaadapter", 8): [_run(perfect), _run(perfect)],
+    }
+
+
+def test_curve_table_has_one_point_per_kind_and_size_with_its_hours():
+    from mlcl_core.datalength import curve_table
+
+    sizes = pd.DataFrame({"sentences": [4, 8], "hours": [0.5, 1.25]})
+    curve = curve_table(_curve_records(), sizes, ["simadapter", "metaadapter"], 50)
+    assert list(curve["adapter"]) == ["simadapter"] * 2 + ["metaadapter"] * 2
+    assert list(curve["hours"]) == [0.5, 1.25, 0.5, 1.25]
+    sim4 = curve.iloc[0]
+    assert sim4["M"] == pytest.approx(0.625) and sim4["n_seeds"] == 2
+    assert sim4["G"] == pytest.approx(0.3)  # G(1, .25) = |1 - .25| / (4 * .625)
+    assert curve.iloc[2]["G"] == 0 and curve.iloc[2]["M"] == 1
+    assert (curve["M_low"] <= curve["M"]).all() and (
+        curve["M"] <= curve["M_high"]
+    ).all()
+
+
+def test_size_and_growth_differences_are_paired_with_verdicts():
+    from mlcl_core.datalength import growth_differences, size_differences
+
+    recs = _curve_records()
+    diffs = size_differences(recs, [8, 4], n_boot=200)
+    assert list(diffs.index) == [4, 8]
+    assert diffs.loc[4, "M"] == pytest.approx(1 - 0.625)  # meta minus sim
+    assert diffs.loc[4, "M_low"] > 0 and "outside the noise" in diffs.loc[4, "verdict"]
+    assert diffs.loc[4, "verdict"].startswith(
+        "MetaAdapter (4 sentences) minus SimAdapter (4 sentences)"
+    )
+    growth = growth_differences(recs, [4, 8], ["simadapter", "metaadapter"], 200)
+    assert growth.loc["simadapter", "M"] == pytest.approx(0.875 - 0.625)
+    assert growth.loc["metaadapter", "M"] == 0
+    assert "inside the noise" in growth.loc["metaadapter", "verdict"]
+    with pytest.raises(ValueError, match="two sizes"):
+        growth_differences(recs, [4], ["simadapter"])
+
+
+def test_paper_direction_sets_ours_beside_the_papers_signs():
+    from mlcl_core.datalength import paper_direction, size_differences
+    from mlcl_core.paper_rows import figure34_reference
+
+    diffs = size_differences(_curve_records(), [4, 8], n_boot=100)
+    lines = paper_direction(diffs, figure34_reference(), ("simadapter", "metaadapter"))
+    assert (
+        len(lines) == 2 and "paper 10 h" in lines[0] and "ours 4 sentences" in lines[0]
+    )
+    # at 10 h the paper's MetaAdapter has higher G (+0.0170); ours is lower: not its way
+    assert "G: paper +0.0170, ours -0.3000" in lines[0]
+    assert "not the paper's direction" in lines[0]
+    # at 60 h the paper's G are equal, and its text gives M +0.0043
+    assert "G: paper +0.0000" in lines[1] and "the paper's are equal" in lines[1]
+    assert "M: paper +0.0043" in lines[1]
+
+
+def test_table4_rows_share_the_curve_or_chapter_4_runs():
+    from mlcl_core.datalength import check_sizes, size_rows, table4_rows
+
+    cfg = make_config("tiny")
+    rows = table4_rows(cfg, 8, ["simadapter", "metaadapter", "none"], 20)
+    assert [r.name for r in rows] == ["SimAdapter", "MetaAdapter", "no adapter"]
+    curve = {r.name: r for r in size_rows(cfg, [8], ["simadapter", "metaadapter"])}
+    assert run_id("mlcl", rows[1].config, 0) == run_id(
+        "mlcl", curve["metaadapter, 8 sentences"].config, 0
+    )
+    assert rows[2].config.adapter.kind == "none"
+    # all training sentences: train_sentences unset, i.e. chapter 4's MLCL run
+    (full,) = table4_rows(cfg, 20, ["metaadapter"], 20)
+    assert run_id("mlcl", full.config, 0) == run_id("mlcl", cfg, 0)
+    assert table4_rows(cfg, None, ["metaadapter"], 20)[0].config == cfg
+    with pytest.raises(ValueError, match="1..20"):
+        table4_rows(cfg, 21, ["metaadapter"], 20)
+    with pytest.raises(ValueError, match="unknown adapter"):
+        table4_rows(cfg, 8, ["metadapter"], 20)
+    assert check_sizes([8, 4], 8) == [4, 8]
+    with pytest.raises(ValueError, match="only 8 training sentences"):
+        check_sizes([4, 16], 8)
+    with pytest.raises(ValueError, match="distinct"):
+        check_sizes([4, 4], 8)
