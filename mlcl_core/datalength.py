@@ -261,3 +261,19 @@ def paper_direction(
             f"{n} sentences): " + "; ".join(parts) + "."
         )
     return lines
+
+
+def labels_predicted(records: dict[str, list[dict[str, Any]]]) -> pd.Series:
+    """Per row, the mean over seeds of how many different labels a run predicted on
+    the test split (all languages): a row near 1 predicts one class for everything,
+    whose accuracy is then the same in every language, so its G is near 0 for a
+    trivial reason."""
+    return pd.Series(
+        {
+            name: float(
+                np.mean([len({p["y_hat"] for p in r["predictions"]}) for r in recs])
+            )
+            for name, recs in records.items()
+        },
+        name="labels predicted",
+    )

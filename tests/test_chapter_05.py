@@ -88,6 +88,9 @@ def test_chapter_05_builds_table_4_and_the_curves(run_chapter, tmp_path, repo_ro
         assert got, f"no curve sentence for {name}"
         want = [m[kind, 4]["M"], m[kind, 8]["M"], m[kind, 4]["G"], m[kind, 8]["G"]]
         assert list(got.groups()) == [f"{w:.3f}" for w in want]
+    # how many labels each point predicts, and the caveat it puts on a low G
+    assert "share of the most frequent test label" in text
+    assert re.search(r"At 4 sentences the runs predict [\d.]+ of 7 labels", text)
     cost = sum(m[k]["timings"]["total"] for k in m if k[0] != "none")
     assert f"Training the 4 curve runs took {cost:.0f} s" in text
     for stat, number in (("G", 3), ("M", 4)):

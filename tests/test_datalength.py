@@ -211,3 +211,12 @@ def test_table4_rows_share_the_curve_or_chapter_4_runs():
         check_sizes([4, 16], 8)
     with pytest.raises(ValueError, match="distinct"):
         check_sizes([4, 4], 8)
+
+
+def test_labels_predicted_counts_distinct_predictions_per_run():
+    from mlcl_core.datalength import labels_predicted
+
+    one = {"x": [True, False, True]}  # predicts 1, 0, 1: two labels
+    const = _run({"x": [True] * 3})  # always 1: one label
+    got = labels_predicted({"a": [_run(one), const], "b": [const]})
+    assert got.to_dict() == {"a": 1.5, "b": 1.0}
