@@ -82,7 +82,6 @@ def test_chapter_06_rejects_bad_parameters_before_any_run(run_chapter, tmp_path)
     for bad, match in (
         ({"taus": [0.0]}, "taus must be distinct and > 0"),
         ({"tau_seeds": [5]}, "must be some of seeds"),
-        ({"seeds": [100]}, "search_seed"),
     ):
         with pytest.raises(PapermillExecutionError, match=match):
             run_chapter("06_ablations", results_dir=str(store), **{**SMOKE, **bad})
