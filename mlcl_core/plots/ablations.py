@@ -63,7 +63,17 @@ def plot_differences(differences: pd.DataFrame, reference: str = "MLCL") -> plt.
             ax.errorbar(
                 di, yi, xerr=[[di - lo], [hi - di]], fmt="o", color=color, capsize=4
             )
+            ax.annotate(
+                f"{di:+.3f}",
+                (hi, yi),
+                xytext=(5, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize=8,
+                color=color,
+            )
         ax.axvline(0, color="black", lw=0.8)
+        ax.margins(x=0.2)  # room for the labels right of the intervals
         ax.set_xlabel(f"{stat} minus {reference}'s")
         ax.set_title(label.split(",")[0])
     axes[0].set_yticks(y, rows)
