@@ -113,6 +113,23 @@ def _paper_effects(reference: str) -> list[tuple[str, float]]:
     return [(name, m - full) for name, m in paper["M"].items() if name != reference]
 
 
+def _paper_line(reference: str, half: float) -> list[str]:
+    """The paper's Table 5 effects set against the smallest effect we can resolve."""
+    effects = _paper_effects(reference)
+    if not effects:
+        return []
+    small = [f"{n} ({d:+.4f})" for n, d in effects if abs(d) < half]
+    large = [f"{n} ({d:+.4f})" for n, d in effects if abs(d) >= half]
+    text = "The paper's Table 5 M differences from its full model: "
+    if small:
+        text += f"{', '.join(small)} are smaller than that and could not show here"
+    if small and large:
+        text += "; "
+    if large:
+        text += f"{', '.join(large)} would be large enough to show"
+    return [text + " (its split and encoders differ: no verdict against it)."]
+
+
 def findings(
     differences: pd.DataFrame,
     summary: pd.DataFrame,
@@ -153,32 +170,26 @@ def findings(
     widths = {s: differences[f"{s}_high"] - differences[f"{s}_low"] for s in ("M", "G")}
     n_test = _test_sentences(records[reference])
     seeds = int(summary.loc[reference, "n_seeds"])
-    half = float(widths["M"].min()) / 2
+    half = float(widths["M"].median()) / 2
     lines.append(
         f"With {n_test} test sentences per language and {seeds} seed(s), the paired "
         f"intervals are {widths['M'].min():.3f} to {widths['M'].max():.3f} wide in M "
-        "and "
-        f"{widths['G'].min():.3f} to {widths['G'].max():.3f} in G: a difference in M "
-        f"smaller than about {half:.3f} cannot be told from test-set noise here."
+        f"and {widths['G'].min():.3f} to {widths['G'].max():.3f} in G: a difference in "
+        f"M smaller than about {half:.3f} (half the median width) cannot be told from "
+        "test-set noise here."
     )
-    effects = _paper_effects(reference)
-    if effects:
-        small = [f"{n} ({d:+.4f})" for n, d in effects if abs(d) < half]
-        large = [f"{n} ({d:+.4f})" for n, d in effects if abs(d) >= half]
-        text = "The paper's Table 5 M differences from its full model: "
-        if small:
-            text += f"{', '.join(small)} are smaller than that and could not show here"
-        if small and large:
-            text += "; "
-        if large:
-            text += f"{', '.join(large)} would be large enough to show"
-        lines.append(text + " (its split and encoders differ: no verdict against it).")
+    lines += _paper_line(reference, half)
     stds = summary["M_std"].dropna()
     if len(stds):
+        big = [n for n in outside if abs(differences.loc[n, "M"]) > stds.max()]
+        also = (
+            f"of the rows outside the noise, {', '.join(big)} differ(s) by more"
+            if big
+            else "no row differs by more"
+        )
         lines.append(
             "The intervals cover test-sentence noise only: across seeds M varies by "
-            f"up to {stds.max():.3f} (std, {stds.idxmax()}), so a difference below "
-            "that is within training noise as well."
+            f"up to {stds.max():.3f} (std, {stds.idxmax()}); {also}."
         )
     return "\n".join(f"- {line}" for line in lines)
 
@@ -189,4 +200,24 @@ def seconds_line(records: dict[str, list[dict[str, Any]]]) -> str:
     total = float(np.sum([r["timings"]["total"] for r in runs.values()]))
     return (
         f"{len(runs)} distinct runs; their stored training time sums to {total:.0f} s."
+    )
+
+
+def tau_findings(tau_differences: pd.DataFrame, searched: str, seeds: int) -> str:
+    """One Markdown bullet on the tau curve: the points whose M or G differs from the
+    searched tau's (row ``searched``) beyond the noise, on ``seeds`` seed(s)."""
+    head = f"- On the tau curve ({seeds} seed(s)), against {searched}: "
+    if tau_differences.empty:
+        return head + "there is no other point."
+    outside = [
+        f"{n} ({_cell(r, 'M')}; {_cell(r, 'G')})"
+        for n, r in tau_differences.iterrows()
+        if _is_outside(r, "M") or _is_outside(r, "G")
+    ]
+    if not outside:
+        return head + "every other tau is inside the noise on M and G."
+    return (
+        f"{head}outside the noise: {'; '.join(outside)}. The search chose tau on dev, "
+        "so a better test point is no reason to change it, and its interval covers "
+        "test-sentence noise only, not the seed noise above."
     )

@@ -103,7 +103,10 @@ def test_findings_name_rows_outside_and_inside_the_noise():
     assert "With 40 test sentences per language and 2 seed(s)" in text
     # the paper's w/o LCL effect (-0.0056) is far below what 40 sentences resolve
     assert "MLCL w/o LCL (-0.0056)" in text and "could not show here" in text
-    assert "across seeds M varies by up to" in text
+    assert "(half the median width)" in text
+    # w/o LCL is 0.45 below the full model: more than any seed std (at most 0.035)
+    assert "across seeds M varies by up to 0.035 (std, MLCL w/o MCL)" in text
+    assert "outside the noise, MLCL w/o LCL differ(s) by more" in text
     quiet = {"MLCL": FULL, "MLCL w/o MCL": SAME}
     text = R.findings(
         difference_table(quiet, "MLCL", n_boot=200), ablation_summary(quiet, 50), quiet
@@ -116,3 +119,14 @@ def test_findings_name_rows_outside_and_inside_the_noise():
 def test_seconds_line_counts_each_run_once():
     line = R.seconds_line({"MLCL": FULL, "again": FULL, "w/o": WORSE})
     assert line == "4 distinct runs; their stored training time sums to 42 s."
+
+
+def test_tau_findings_name_the_points_outside_the_noise():
+    records = {"tau 0.3": FULL, "tau 0.01": WORSE, "tau 0.5": SAME}
+    diff = difference_table(records, "tau 0.3", n_boot=200)
+    text = R.tau_findings(diff, "tau 0.3", 2)
+    assert text.startswith("- On the tau curve (2 seed(s)), against tau 0.3: outside")
+    assert "tau 0.01 (M -0.4" in text and "tau 0.5" not in text
+    quiet = R.tau_findings(diff.loc[["tau 0.5"]], "tau 0.3", 2)
+    assert quiet.endswith("every other tau is inside the noise on M and G.")
+    assert "no other point" in R.tau_findings(diff.iloc[:0], "tau 0.3", 1)

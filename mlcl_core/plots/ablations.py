@@ -37,7 +37,9 @@ def plot_tau_curve(curve: pd.DataFrame, searched_tau: float) -> plt.Figure:
         ax.set_xlabel("tau (contrastive temperature)")
         ax.set_title(label)
     axes[0].legend(loc="best")
-    fig.suptitle("MLCL against tau (95 % intervals over test sentences)")
+    seeds = int(curve["n_seeds"].min()) if "n_seeds" in curve else None
+    runs = f"{seeds} seed(s); " if seeds else ""
+    fig.suptitle(f"MLCL against tau ({runs}95 % intervals over test sentences)")
     fig.tight_layout()
     return fig
 
