@@ -6,6 +6,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
 from mlcl_core.plots.style import NEUTRAL, PALETTE
 
@@ -76,6 +77,7 @@ def plot_differences(differences: pd.DataFrame, reference: str = "MLCL") -> plt.
             )
         ax.axvline(0, color="black", lw=0.8)
         ax.margins(x=0.2)  # room for the labels right of the intervals
+        ax.xaxis.set_major_locator(MaxNLocator(5))  # readable tick labels
         ax.set_xlabel(f"{stat} minus {reference}'s")
         ax.set_title(label.split(",")[0])
     axes[0].set_yticks(y, rows)
