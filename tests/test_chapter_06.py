@@ -7,9 +7,8 @@ import json
 import time
 
 import pytest
+from conftest import ROOT
 from papermill.exceptions import PapermillExecutionError
-
-from tests.conftest import ROOT
 
 ROWS = (
     "MLCL",
