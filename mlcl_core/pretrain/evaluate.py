@@ -64,9 +64,12 @@ def text_speech_retrieval(emb: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def speech_retrieval(cfg: ExperimentConfig) -> dict[str, Any]:
-    """Train MLCL as chapter 3 does; measure text <-> speech retrieval on test, before
-    and after; returns the per-language tables, their means and the training history."""
+def speech_retrieval(cfg: ExperimentConfig, split: str = "test") -> dict[str, Any]:
+    """Train MLCL as chapter 3 does; measure text <-> speech retrieval on ``split``
+    (``dev`` for any choice, ``test`` to report), before and after; returns the
+    per-language tables, their means and the training history."""
+    if split not in ("dev", "test"):
+        raise ValueError(f"split must be dev or test, got {split!r}")
     from mlcl_core.batching import make_loaders
     from mlcl_core.corpora import load_from_config
     from mlcl_core.features import corpus_features
@@ -80,7 +83,7 @@ def speech_retrieval(cfg: ExperimentConfig) -> dict[str, Any]:
     model = build_mlcl(cfg, corpus)
     feats = corpus_features(cfg, corpus, speech_table, model.audio_encoder)
     loaders = make_loaders(cfg, corpus, model.tokenizer, feats)
-    train, test = loaders["train"], loaders["test"]  # test in corpus order
+    train, test = loaders["train"], loaders[split]  # dev/test in corpus order
     before = text_speech_retrieval(collect_embeddings(model, test))
     model.prepare(train)
     fit = Trainer(model, cfg.train, progress=False).fit(train)
