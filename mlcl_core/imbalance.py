@@ -50,7 +50,7 @@ def simulated_config(
 
 #: Row names of :func:`imbalance_rows` (the chapter's prose refers to them).
 COMBINED, MLCL = "BERT-Combined", "MLCL"
-VOCAB_ONLY = "BERT-Combined, checkpoint vocabulary, random weights"
+VOCAB_ONLY = "BERT-Combined, vocabulary only"
 RANDOM_AUDIO = "MLCL, random audio encoder"
 NO_MCL, NO_LCL = "MLCL w/o MCL", "MLCL w/o LCL"
 
@@ -330,3 +330,19 @@ def simulation_differences(
         f"the numbers as a mechanism shown on a small model, not as an estimate of the "
         f"paper's effect."
     )
+
+
+def retrieval_summary(runs: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
+    """One row per stored retrieval run (:func:`stored_retrieval`): mean top-1 before
+    and after training, chance, and the MCL loss of the first and last epoch."""
+    rows = {}
+    for name, run in runs.items():
+        mcl = [h["train_mcl"] for h in run["history"]]
+        rows[name] = {
+            "top-1 before": run["mean_before"],
+            "top-1 after": run["mean_after"],
+            "chance": run["chance"],
+            "MCL first epoch": mcl[0],
+            "MCL last epoch": mcl[-1],
+        }
+    return pd.DataFrame(rows).T

@@ -198,3 +198,16 @@ def test_speech_norm_standardises_each_language():
     assert plain._speech_norm(pooled, LANGS, b) is pooled
     with pytest.raises(ValueError, match="speech_norm"):
         make_config("tiny", speech_norm="batch")
+
+
+def test_retrieval_summary_reads_means_and_the_mcl_curve():
+    run = {
+        "mean_before": 0.01,
+        "mean_after": 0.2,
+        "chance": 0.005,
+        "history": [{"train_mcl": 8.0}, {"train_mcl": 7.5}, {"train_mcl": 7.0}],
+    }
+    table = imbalance.retrieval_summary({"none": run})
+    assert table.loc["none", "top-1 after"] == 0.2
+    assert table.loc["none", "MCL first epoch"] == 8.0
+    assert table.loc["none", "MCL last epoch"] == 7.0
