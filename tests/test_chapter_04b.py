@@ -31,6 +31,7 @@ def test_chapter_04b_runs_the_simulated_setting(run_chapter, tmp_path):
         max_seconds=2.0,
         retrieval_epochs=1,
         mechanisms=["vocabulary"],
+        compare_speech_norm=True,
         results_dir=str(tmp_path),
         progress=False,
     )
@@ -44,6 +45,9 @@ def test_chapter_04b_runs_the_simulated_setting(run_chapter, tmp_path):
     assert "BERT-Combined, vocabulary only" in text
     assert "mean top-1 before" in text and "MCL per epoch" in text
     assert "cosine_centred" in text and "common_share" in text
+    assert "On dev, standardising the speech vectors changes" in text
+    assert "equally similar: 6.87" in text  # 2 ln(2 x 16 - 1), chapter 3's batch
+    assert "From scratch, BERT-Combined has G" in text
     assert "MLCL lowers G by >= 25 %" in text and "retrieval" in text
     assert "LOAD REPORT" not in text  # the unused MLM / CTC heads are not reported
     assert "105879-piece vocabulary" in text
@@ -59,6 +63,10 @@ def test_chapter_04b_runs_the_simulated_setting(run_chapter, tmp_path):
     assert sum(p is not None and p.endswith("tiny-mbert") for p in texts["mlcl"]) == 1
     # combined: from scratch, from the checkpoint, and its vocabulary only
     assert len(texts["combined"]) == 3
-    (ret,) = (tmp_path / "sib200-imbalance-retrieval").glob("*.json")
-    stored = json.loads(ret.read_text())
-    assert stored["chance"] == pytest.approx(1 / 16) and len(stored["after"]) == 3
+    # the test retrieval run and the two dev runs of the speech_norm comparison
+    stored = [
+        json.loads(p.read_text())
+        for p in (tmp_path / "sib200-imbalance-retrieval").glob("*.json")
+    ]
+    assert sorted(r["run_id"].split("-")[1] for r in stored) == ["dev", "dev", "test"]
+    assert all(r["chance"] == pytest.approx(1 / 16) for r in stored)
