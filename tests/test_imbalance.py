@@ -128,6 +128,13 @@ def test_target_lines_say_met_and_not_met():
     assert len(lines) == 3 and "weakest is bod_Tibt" in lines[0]
     assert lines[0].endswith("**not met**.") and lines[1].count("**not met**") == 2
     assert "0.400 **met**" in lines[2] and "(7.00 -> 8.00) **not met**" in lines[2]
+    # weakest, but its interval reaches the next language: not clearly the weakest
+    sim.loc["combined", "bod_Tibt_high"] = 0.35
+    lines = imbalance.target_lines(sim, diff, 0.4, [8.0], LANGS, "bod_Tibt")
+    assert (
+        "weakest is bod_Tibt (0.100 [0.100, 0.350]; next 0.300) **not met**"
+        in (lines[0])
+    )
 
 
 def test_mechanism_lines_name_each_row_that_ran():
