@@ -165,6 +165,7 @@ def target_lines(
     languages: Sequence[str],
     weakest: str,
     balanced: pd.DataFrame | None = None,
+    mcl_level: float | None = None,
 ) -> list[str]:
     """The issue's targets, one Markdown line each with its numbers and verdict.
 
@@ -172,7 +173,9 @@ def target_lines(
     ``mlcl``, ``tfidf-mlp``); ``difference`` is MLCL minus Combined (``{"G": (d, low,
     high), "M": ...}``, :func:`mlcl_core.paired.paired_difference`); ``weakest`` the
     language of ``languages`` that should be weakest (Tibetan); ``mcl_curve`` the MCL
-    loss per epoch of the retrieval run."""
+    loss per epoch of the retrieval run and ``mcl_level`` its value when every
+    candidate is equally similar: a curve that only falls to that level has learned to
+    make text and speech equally (dis)similar, not to align them."""
     comb, mlcl = simulated.loc["combined"], simulated.loc["mlcl"]
     accs = comb[list(languages)].astype(float)
     g_ok = comb["G"] >= 0.10
@@ -199,11 +202,15 @@ def target_lines(
         f"{hi_m:+.3f}]) {_verdict(bool(d_m >= 0))}."
     )
     falls = len(mcl_curve) >= 2 and mcl_curve[-1] < mcl_curve[0]
+    below = ""
+    if mcl_level is not None:
+        falls = falls and mcl_curve[-1] < mcl_level - 0.05
+        below = f" clearly below the equal-similarity level {mcl_level:.2f}"
     curve = " -> ".join(f"{v:.2f}" for v in mcl_curve)
     lines.append(
         f"- Text <-> speech retrieval (chapter 3's training, test) >= 0.30 top-1: "
         f"{retrieval_after:.3f} {_verdict(retrieval_after >= 0.30)}; an MCL curve that "
-        f"falls ({curve}) {_verdict(bool(falls))}."
+        f"falls{below} ({curve}) {_verdict(bool(falls))}."
     )
     if balanced is not None and {"mlcl", "tfidf-mlp"} <= set(balanced.index):
         b_m, t = balanced.loc["mlcl"], balanced.loc["tfidf-mlp"]
@@ -280,7 +287,13 @@ def mechanism_lines(
         lines.append(
             f"- **Vocabulary vs weights** (BERT-Combined): chapter 4's vocabulary, "
             f"random weights {comb_b}; the checkpoint's vocabulary, random weights "
-            f"{_row(rows, VOCAB_ONLY)}; vocabulary and pre-trained weights {comb_s}."
+            f"{_row(rows, VOCAB_ONLY)}; vocabulary and pre-trained weights {comb_s}. "
+            "Per language, what the pre-trained weights add to the vocabulary alone: "
+            + ", ".join(
+                f"{lang} {rows.loc[COMBINED, lang] - rows.loc[VOCAB_ONLY, lang]:+.3f}"
+                for lang in unk.index
+            )
+            + "."
         )
     else:
         lines.append(

@@ -32,6 +32,7 @@ def test_chapter_04b_runs_the_simulated_setting(run_chapter, tmp_path):
         retrieval_epochs=1,
         mechanisms=["vocabulary"],
         compare_speech_norm=True,
+        retrieval_random_audio=True,
         results_dir=str(tmp_path),
         progress=False,
     )
@@ -48,6 +49,8 @@ def test_chapter_04b_runs_the_simulated_setting(run_chapter, tmp_path):
     assert "On dev, standardising the speech vectors changes" in text
     assert "equally similar: 6.87" in text  # 2 ln(2 x 16 - 1), chapter 3's batch
     assert "From scratch, BERT-Combined has G" in text
+    assert "**Speech encoder** (retrieval after training, test): frozen random" in text
+    assert "clearly below the equal-similarity level 6.87" in text
     assert "MLCL lowers G by >= 25 %" in text and "retrieval" in text
     assert "LOAD REPORT" not in text  # the unused MLM / CTC heads are not reported
     assert "105879-piece vocabulary" in text
@@ -63,10 +66,15 @@ def test_chapter_04b_runs_the_simulated_setting(run_chapter, tmp_path):
     assert sum(p is not None and p.endswith("tiny-mbert") for p in texts["mlcl"]) == 1
     # combined: from scratch, from the checkpoint, and its vocabulary only
     assert len(texts["combined"]) == 3
-    # the test retrieval run and the two dev runs of the speech_norm comparison
+    # two test retrieval runs (checkpoint, random audio), two dev runs (speech_norm)
     stored = [
         json.loads(p.read_text())
         for p in (tmp_path / "sib200-imbalance-retrieval").glob("*.json")
     ]
-    assert sorted(r["run_id"].split("-")[1] for r in stored) == ["dev", "dev", "test"]
+    assert sorted(r["run_id"].split("-")[1] for r in stored) == [
+        "dev",
+        "dev",
+        "test",
+        "test",
+    ]
     assert all(r["chance"] == pytest.approx(1 / 16) for r in stored)

@@ -128,6 +128,15 @@ def test_target_lines_say_met_and_not_met():
     assert len(lines) == 3 and "weakest is bod_Tibt" in lines[0]
     assert lines[0].endswith("**not met**.") and lines[1].count("**not met**") == 2
     assert "0.400 **met**" in lines[2] and "(7.00 -> 8.00) **not met**" in lines[2]
+    # a curve that falls only to the equal-similarity level has not aligned anything
+    level = imbalance.target_lines(
+        sim, diff, 0.4, [9.0, 6.86], LANGS, "bod_Tibt", mcl_level=6.87
+    )[2]
+    assert "below the equal-similarity level 6.87 (9.00 -> 6.86) **not met**" in level
+    level = imbalance.target_lines(
+        sim, diff, 0.4, [9.0, 5.0], LANGS, "bod_Tibt", mcl_level=6.87
+    )[2]
+    assert level.endswith("(9.00 -> 5.00) **met**.")
     # weakest, but its interval reaches the next language: not clearly the weakest
     sim.loc["combined", "bod_Tibt_high"] = 0.35
     lines = imbalance.target_lines(sim, diff, 0.4, [8.0], LANGS, "bod_Tibt")
@@ -158,6 +167,10 @@ def test_mechanism_lines_name_each_row_that_ran():
     assert "zho_Hans 10.0%" in text and "bod_Tibt 0.0%" in text
     assert "from scratch G 0.010, M 0.600, from the checkpoint G 0.300" in text
     assert "**MCL**: MLCL without it: G 0.250" in text and "**LCL**" not in text
+    rows.loc[imbalance.VOCAB_ONLY] = rows.loc[imbalance.COMBINED]
+    rows.loc[imbalance.VOCAB_ONLY, "zho_Hans"] = 0.7
+    text = "\n".join(imbalance.mechanism_lines(bal, rows, vocab, mix, "bod_Tibt"))
+    assert "vocabulary alone: zho_Hans -0.200, bod_Tibt +0.000" in text
 
 
 def test_simulation_paragraph_reads_the_provenance():
@@ -181,6 +194,9 @@ def test_speech_retrieval_figure_has_both_directions_and_chance():
     assert [ax.get_title() for ax in axes] == ["text → speech", "speech → text"]
     assert any(line.get_ydata()[0] == pytest.approx(1 / 204) for line in axes[0].lines)
     assert len(axes[0].patches) == 6
+    fig = plot_speech_retrieval({"after": t}, 1 / 204, target=0.3)
+    assert fig.axes[0].get_ylim()[1] >= 0.3
+    assert any(line.get_ydata()[0] == 0.3 for line in fig.axes[1].lines)
 
 
 def test_speech_norm_standardises_each_language():

@@ -195,15 +195,19 @@ def plot_retrieval(tables: dict[str, pd.DataFrame]):
     return fig
 
 
-def plot_speech_retrieval(tables: dict[str, pd.DataFrame], chance: float):
+def plot_speech_retrieval(
+    tables: dict[str, pd.DataFrame], chance: float, target: float | None = None
+):
     """Text -> speech and speech -> text top-1 retrieval of the same sentence per
     language (one panel per direction, one bar per state, e.g. before/after training),
     with the chance level 1/N as a dashed line.
 
     ``tables`` maps a state to :func:`mlcl_core.pretrain.evaluate.text_speech_retrieval`
-    output (columns ``lang``, ``text_to_speech``, ``speech_to_text``)."""
+    output (columns ``lang``, ``text_to_speech``, ``speech_to_text``); ``target``, if
+    given, is drawn as a dotted line (and the axis reaches it)."""
     directions = {"text_to_speech": "text → speech", "speech_to_text": "speech → text"}
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), sharey=True)
+    width_in = max(9.0, 3.0 * len(tables) + 3.0)  # room for every bar's label
+    fig, axes = plt.subplots(1, 2, figsize=(width_in, 3.4), sharey=True)
     width = 0.8 / len(tables)
     top = max(float(t[list(directions)].to_numpy().max()) for t in tables.values())
     for ax, (col, title) in zip(axes, directions.items(), strict=True):
@@ -217,7 +221,12 @@ def plot_speech_retrieval(tables: dict[str, pd.DataFrame], chance: float):
         ax.axhline(
             chance, color="red", ls="--", lw=1, label=f"chance (1/{round(1 / chance)})"
         )
-        ax.set(title=title, ylim=(0, max(1.3 * top, 3 * chance)))
+        if target is not None:
+            ax.axhline(
+                target, color="gray", ls=":", lw=1.2, label=f"target ({target:g})"
+            )
+        high = max(1.3 * top, 3 * chance, 1.1 * (target or 0))
+        ax.set(title=title, ylim=(0, high))
     axes[0].set_ylabel("top-1: own sentence found")
     axes[1].legend(fontsize=8)
     fig.tight_layout()
