@@ -182,6 +182,11 @@ def test_frozen_prefix_memo_gives_the_backbones_frames_and_rng_stream():
     for g_memo, g_plain in zip(memo[2], plain[2], strict=True):
         torch.testing.assert_close(g_memo, g_plain, rtol=1e-4, atol=1e-6)
     assert torch.equal(memo[3], plain[3])  # the same random numbers follow
+    # The same weights loaded again (the trainer's best epoch): the states are kept.
+    stored = dict(audio.frozen_prefix.states)
+    audio.load_state_dict({k: v.clone() for k, v in audio.state_dict().items()})
+    audio(feats, mask, names)
+    assert all(audio.frozen_prefix.states[k] is v for k, v in stored.items())
     # A frozen weight changed in place: the stored states are recomputed.
     with torch.no_grad():
         audio.backbone.encoder.pos_conv_embed.conv.bias.add_(1.0)

@@ -42,6 +42,7 @@ class FrozenPrefix:
         self.backbone = backbone
         self.states: dict[bytes, torch.Tensor] = {}
         self._weights: tuple = ()
+        self._digest = b""
 
     def applies(self, feats: torch.Tensor) -> bool:
         """Whether the memo gives this forward the backbone's own result: a frozen
@@ -116,17 +117,20 @@ class FrozenPrefix:
         return self.states[key]
 
     def _check_weights(self) -> None:
-        """Forget the stored states when a frozen weight was replaced or changed in
-        place (a loaded checkpoint, a move to another device)."""
+        """Forget the stored states when a frozen weight changed (a move to another
+        device, a checkpoint with other weights). Loading the same weights again (the
+        trainer's best epoch) keeps them: only a changed content clears the memo."""
         adapters = self._adapter_ids()
-        weights = tuple(
-            (id(p), p.data_ptr(), p._version)
-            for p in self.backbone.parameters()
-            if id(p) not in adapters
-        )
-        if weights != self._weights:
+        frozen = [p for p in self.backbone.parameters() if id(p) not in adapters]
+        weights = tuple((id(p), p.data_ptr(), p._version) for p in frozen)
+        if weights == self._weights:
+            return
+        digest = hashlib.blake2b(digest_size=16)
+        for p in frozen:
+            digest.update(p.detach().cpu().contiguous().numpy().tobytes())
+        if digest.digest() != self._digest:
             self.states.clear()
-            self._weights = weights
+        self._weights, self._digest = weights, digest.digest()
 
 
 def _bidirectional_mask(
