@@ -153,7 +153,7 @@ def audio_features(
         # bf16 only changes the features on CUDA: the fp32 key stays as it was
         tag = "|bf16" if bf16 and device.type == "cuda" else ""
         key = _feature_key(audio_encoder, f"{max_seconds}{tag}", dtype)
-        store = Path(cache_dir).expanduser() / f"clips-{key}"
+        store = Path(cache_dir).expanduser() / f"clips2-{key}"
     names = {k: _clip_name(k, path) for k, path in clips.items()}
     stored = _read_clips(store, set(names.values())) if store is not None else {}
     todo = {k: path for k, path in clips.items() if names[k] not in stored}
@@ -200,17 +200,21 @@ def _clip_name(key: AudioKey, path: str) -> str:
 def _read_clips(store: Path, wanted: set[str]) -> dict[str, torch.Tensor]:
     """The features of the ``wanted`` clips that the files in ``store`` hold.
 
-    Files are memory-mapped, so only the wanted clips are read. A truncated or
-    foreign file is skipped: its clips count as missing and are extracted again."""
+    A file holds its clips' frames as one (sum T_i, C) tensor, memory-mapped, so only
+    the wanted clips are read. A truncated or foreign file is skipped: its clips count
+    as missing and are extracted again."""
     found: dict[str, torch.Tensor] = {}
     for path in sorted(store.glob("*.pt")) if store.is_dir() else []:
         if len(found) == len(wanted):
             break
         try:
             held = torch.load(path, weights_only=True, mmap=True)
-            for name, feats in zip(held["clips"], held["feats"], strict=True):
+            ends = held["lengths"].cumsum(0).tolist()
+            for name, end, n in zip(
+                held["clips"], ends, held["lengths"].tolist(), strict=True
+            ):
                 if name in wanted and name not in found:
-                    found[name] = feats.clone()
+                    found[name] = held["frames"][end - n : end].clone()
         except Exception:  # noqa: S112 - a broken file is recomputed, not trusted
             continue
     return found
@@ -219,10 +223,18 @@ def _read_clips(store: Path, wanted: set[str]) -> dict[str, torch.Tensor]:
 def _write_clips(store: Path, feats: dict[str, torch.Tensor]) -> None:
     """Add ``feats`` to ``store`` as one file named after its clips (written
     atomically, so a reader never sees half a file; the same clips extracted again
-    replace it)."""
+    replace it). The frames of all its clips are one tensor: one storage to load."""
     name = hashlib.sha256("\n".join(sorted(feats)).encode()).hexdigest()[:32]
+    lengths = torch.tensor([f.shape[0] for f in feats.values()], dtype=torch.long)
     with atomic_path(store / f"{name}.pt") as tmp:
-        torch.save({"clips": list(feats), "feats": list(feats.values())}, tmp)
+        torch.save(
+            {
+                "clips": list(feats),
+                "lengths": lengths,
+                "frames": torch.cat(list(feats.values())),
+            },
+            tmp,
+        )
 
 
 def _placed(audio_encoder: Any, device: torch.device | str | None) -> torch.device:

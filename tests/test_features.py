@@ -56,7 +56,7 @@ def test_feature_disk_cache_is_reused_and_keyed_by_extractor_weights(
     torch.manual_seed(1)
     enc = build_audio_encoder(cfg.audio, cfg.adapter, LANGS)
     first = audio_features(enc, table, 0.5, load_wave=fake_wave, cache_dir=tmp_path)
-    (first_file,) = tmp_path.glob("clips-*/*.pt")
+    (first_file,) = tmp_path.glob("clips2-*/*.pt")
     # Another run seed builds the same frozen random backbone (init_seed), so the cache
     # hits.
     torch.manual_seed(2)
@@ -74,8 +74,8 @@ def test_feature_disk_cache_is_reused_and_keyed_by_extractor_weights(
         next(enc2.backbone.feature_extractor.parameters()).add_(1.0)
     audio_features(enc2, table, 0.5, load_wave=fake_wave, cache_dir=tmp_path)
     audio_features(enc, table, 0.25, load_wave=fake_wave, cache_dir=tmp_path)
-    assert len(list(tmp_path.glob("clips-*/*.pt"))) == 3
-    assert len(list(tmp_path.glob("clips-*"))) == 3
+    assert len(list(tmp_path.glob("clips2-*/*.pt"))) == 3
+    assert len(list(tmp_path.glob("clips2-*"))) == 3
     # A truncated cache file is recomputed, not trusted.
     first_file.write_bytes(first_file.read_bytes()[:100])
     again = audio_features(enc, table, 0.5, load_wave=fake_wave, cache_dir=tmp_path)
@@ -183,7 +183,7 @@ def test_a_subset_reads_the_clips_the_full_corpus_stored(corpus, tmp_path, monke
         assert torch.equal(full[key], f)
     calls.clear()
     subset = audio_features(enc, table.iloc[1::4], 0.5, **kwargs)
-    assert calls == [] and len(list(tmp_path.glob("clips-*/*.pt"))) == 2
+    assert calls == [] and len(list(tmp_path.glob("clips2-*/*.pt"))) == 2
     for key, f in subset.items():
         assert torch.equal(full[key], f)
     # the same clip under another audio file is another clip
