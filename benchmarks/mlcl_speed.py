@@ -9,7 +9,13 @@ One run trains, on the same data, device, geometry, initial weights and batches:
   loop over languages, eager attention in the text BERT (kept selectable on the model);
 * ``project``: the project's training path exactly as the trainer runs it today
   (``Trainer._set_lr`` + ``Trainer._train_step`` on ``build_mlcl``'s model, the same
-  loader and collate as the book).
+  loader and collate as the book), with the frozen bottom of the audio encoder
+  computed once per clip (``mlcl_core/encoders/frozen.py``); ``project+nomemo`` is
+  the same without that memo.
+
+The rows go over the batches ``--passes`` times (default 2, as epochs do) and report
+the median step of the last pass: a clip's frozen states are stored in its first pass
+and read in every later one (epochs 2 and on, and every evaluation, in a real run).
 
 Every row starts from a deep copy of one model and sees the same batches (one fixed list
 of index batches from the book's length-bucketed sampler), with the RNG reseeded before
@@ -30,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import itertools
 import os
 import sys
 import time
@@ -83,12 +90,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument(
         "--rows",
-        default="naive,before,project,project@1",
+        default="naive,before,project+nomemo,project,project@1",
         help="rows to run; NAME@N runs that row's steps on N CPU threads;"
-        " project+loop / project+eager undo one change of the project row",
+        " project+loop / project+eager / project+nomemo undo one change of the"
+        " project row",
     )
     p.add_argument(
         "--pgd-steps", type=int, default=None, help="text-baseline steps (0: skip)"
+    )
+    p.add_argument(
+        "--passes",
+        type=int,
+        default=2,
+        help="passes over the batches (epochs); the last one is timed",
     )
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
@@ -98,8 +112,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.pgd_steps = (
         args.pgd_steps if args.pgd_steps is not None else (2 if paper else 6)
     )
-    if args.steps < 1 or args.warmup < 0:
-        p.error("--steps must be >= 1 and --warmup >= 0")
+    if args.steps < 1 or args.warmup < 0 or args.passes < 1:
+        p.error("--steps and --passes must be >= 1 and --warmup >= 0")
     return args
 
 
@@ -208,12 +222,13 @@ class Row:
         total_steps: int,
         seed: int,
         threads: int = 0,
+        passes: int = 1,
     ) -> None:
         self.name, self.train_cfg, self.threads = name, train_cfg, threads
         self.trainer = Trainer(model, train_cfg, progress=False)
         self.trainer.total_steps = total_steps
         self.device = self.trainer.device
-        self.it = iter(loader)
+        self.it = itertools.chain.from_iterable(loader for _ in range(passes))
         seed_everything(seed)
         self.rng = torch.get_rng_state()
         self.cuda_rng = (
@@ -331,12 +346,19 @@ def timers(model, device: torch.device, totals: dict[str, float]):
             h.remove()
 
 
-def breakdown(model, loader, cfg, steps: int, seed: int) -> dict[str, float]:
-    """Where the time of a project step goes: ms per step and phase."""
+def breakdown(
+    model, loader, cfg, steps: int, seed: int, passes: int = 1
+) -> dict[str, float]:
+    """Where the time of a project step goes: ms per step and phase (after
+    ``passes - 1`` untimed forward passes over the batches, as in later epochs)."""
     trainer = Trainer(model, cfg.train, progress=False)
     device, totals = trainer.device, {}
-    seed_everything(seed)
     model.train()
+    with torch.no_grad():
+        for _ in range(passes - 1):
+            for batch in loader:
+                model(trainer_move(trainer, batch))
+    seed_everything(seed)
     it = iter(loader)
 
     def clock(name, fn):
@@ -465,8 +487,8 @@ def main(argv: list[str] | None = None) -> None:
         f" adapters {cfg.adapter.kind},"
         f" text {cfg.text.hidden_size}x{cfg.text.num_layers},"
         f" audio {cfg.audio.hidden_size}x{cfg.audio.num_layers}, dropout"
-        f" {cfg.text.dropout:g}; {args.warmup} warm-up + {args.steps} timed steps"
-        " per row;"
+        f" {cfg.text.dropout:g}; {args.passes} passes over {args.warmup} warm-up +"
+        f" {args.steps} steps per row, the last pass timed;"
         f" setup (incl. feature cache) {setup_s:.1f} s"
     )
     rows = []
@@ -495,13 +517,26 @@ def main(argv: list[str] | None = None) -> None:
             m.audio_one_call = False
         if name != "project" or "eager" in mods:  # eager text attention
             m.text_encoder.set_attn_implementation("eager")
+        if name != "project" or "nomemo" in mods:  # the frozen bottom every step
+            m.audio_encoder.memo_prefix = False
         rows.append(
-            Row(spec, net, loader, row_cfg, len(batches), args.seed, int(threads or 0))
+            Row(
+                spec,
+                net,
+                loader,
+                row_cfg,
+                len(batches) * args.passes,
+                args.seed,
+                int(threads or 0),
+                args.passes,
+            )
         )
-    for step in range(len(batches)):
+    for step in range(len(batches) * args.passes):
         for row in rows:
             row.step(step)
-    results = [row.summary(args.warmup) for row in rows]
+    # the median step of the last pass (after the warm-up steps of the first one)
+    timed_from = max(args.warmup, (args.passes - 1) * len(batches))
+    results = [row.summary(timed_from) for row in rows]
     del rows
     report(results, args)
     m = copy.deepcopy(model)
@@ -511,7 +546,9 @@ def main(argv: list[str] | None = None) -> None:
         "\n## Where the time of a project step goes (ms per step, mean of"
         f" {min(args.steps, len(batches))} steps)"
     )
-    parts = breakdown(m, loader, cfg, min(args.steps, len(batches)), args.seed)
+    parts = breakdown(
+        m, loader, cfg, min(args.steps, len(batches)), args.seed, args.passes
+    )
     total = sum(parts.values())
     for k, v in parts.items():
         print(f"  {k:42s} {v:9.1f}  {100 * v / total:5.1f} %")
@@ -562,6 +599,7 @@ def final_ratios(results: list[dict]) -> None:
     by = {r["row"]: r for r in results}
     print("\n## Speed-up (samples/s ratio)")
     pairs = [("project", "naive"), ("before", "naive"), ("project", "before")]
+    pairs += [("project", "project+nomemo")]
     pairs += [(r, "before") for r in by if r.startswith("project@")]
     for num, den in pairs:
         if num in by and den in by:

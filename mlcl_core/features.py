@@ -2,9 +2,12 @@
 
 A pipeline step of its own, between speech and batches: the audio encoder's
 convolutional feature extractor is frozen, so its output for every clip is computed once
-(:func:`corpus_features`) and every epoch, seed and chapter reuses it. The result is
-kept on disk keyed by everything it depends on (the extractor's weights, the clips,
-``max_seconds``, the dtype), so a later run with the same key loads it."""
+(:func:`corpus_features`) and every epoch, seed and chapter reuses it. Each clip runs
+through the extractor alone, so its features depend on the clip only; the disk cache
+keeps them per clip in a folder keyed by everything else they depend on (the
+extractor's weights, ``max_seconds``, the dtype). A later run loads the clips stored
+there, whichever run stored them (a ``train_sentences`` subset reads the full corpus's),
+and extracts only the others."""
 
 from __future__ import annotations
 
@@ -92,7 +95,6 @@ def audio_features(
     audio_encoder: Any,
     speech_table: pd.DataFrame,
     max_seconds: float,
-    batch_size: int = 16,
     load_wave: Callable[[str], np.ndarray] | None = None,
     dtype: torch.dtype = torch.float32,
     cache_dir: str | Path | None = None,
@@ -100,7 +102,14 @@ def audio_features(
     bf16: bool = False,
 ) -> dict[AudioKey, torch.Tensor]:
     """The frozen feature extractor's output for every clip of a synthesised corpus,
-    computed once.
+    computed once per clip.
+
+    Every clip goes through the extractor alone, unpadded: its features are then a
+    function of the clip only, not of which other clips share its batch (padding
+    changes a padded row in the last bits), so the cache can keep them per clip and a
+    subset of a corpus (``DataConfig.train_sentences``) reads the clips the full corpus
+    stored instead of extracting them again. One clip at a time costs about what
+    length-sorted batches of 16 did on a CPU (the convolutions dominate either way).
 
     Args:
         audio_encoder: has ``extract_features(wave (B, S), wave_mask (B, S)) -> (feats
@@ -108,16 +117,14 @@ def audio_features(
         speech_table: columns ``id``, ``lang``, ``path`` (and ``seconds``), as returned
             by ``mlcl_core.speech.synthesize_corpus``.
         max_seconds: clips are cropped to this length before feature extraction.
-        batch_size: clips per extractor call; clips are sorted by length first so that a
-            batch pads little.
         load_wave: path -> 16 kHz mono float waveform; default
-        ``mlcl_core.speech.load_wave``.
+            ``mlcl_core.speech.load_wave``.
         dtype: storage dtype of the cached features (float16 halves memory at paper
-        scale).
-        cache_dir: keep the result on disk here, keyed by the extractor's weights, the
-            clips, ``max_seconds`` and ``dtype``; a later call with the same key
-            (another chapter, another seed) loads it instead of recomputing. ``None``:
-            no disk cache.
+            scale).
+        cache_dir: keep the features on disk here, per clip, in a folder keyed by the
+            extractor's weights, ``max_seconds`` and ``dtype``; a later call (another
+            chapter, seed or subset) loads the clips stored there and extracts only
+            the others. ``None``: no disk cache.
         device: run the extractor there (the encoder is moved there first); ``None``:
             where the encoder already is.
         bf16: bf16 autocast on CUDA only, as in the trainer; part of the cache key when
@@ -127,37 +134,6 @@ def audio_features(
         ``{(lang, id): feats (T_i, C)}`` with T_i the unpadded number of frames of that
         clip.
     """
-    device = _placed(audio_encoder, device)
-    if cache_dir is not None:
-        # bf16 only changes the features on CUDA: the fp32 key stays as it was
-        tag = "|bf16" if bf16 and device.type == "cuda" else ""
-        key = _feature_key(audio_encoder, speech_table, f"{max_seconds}{tag}", dtype)
-        path = Path(cache_dir).expanduser() / f"{key}.pt"
-        if path.is_file():
-            try:
-                stored = torch.load(path, weights_only=True)
-                return {
-                    tuple(k.split("\t", 1)): v
-                    for k, v in zip(stored["keys"], stored["feats"])
-                }
-            except Exception:  # a truncated or foreign file: recompute and overwrite it
-                pass
-        feats = audio_features(
-            audio_encoder,
-            speech_table,
-            max_seconds,
-            batch_size,
-            load_wave,
-            dtype,
-            device=device,
-            bf16=bf16,
-        )
-        with atomic_path(path) as tmp:
-            torch.save(
-                {"keys": ["\t".join(k) for k in feats], "feats": list(feats.values())},
-                tmp,
-            )
-        return feats
     missing = {"id", "lang", "path"} - set(speech_table.columns)
     if missing:
         raise ValueError(
@@ -165,33 +141,100 @@ def audio_features(
         )
     if max_seconds <= 0:
         raise ValueError(f"max_seconds must be positive, got {max_seconds}")
+    device = _placed(audio_encoder, device)
+    clips = {
+        (str(lang), str(sid)): str(path)
+        for lang, sid, path in speech_table[["lang", "id", "path"]].itertuples(
+            index=False, name=None
+        )
+    }
+    store = None
+    if cache_dir is not None:
+        # bf16 only changes the features on CUDA: the fp32 key stays as it was
+        tag = "|bf16" if bf16 and device.type == "cuda" else ""
+        key = _feature_key(audio_encoder, f"{max_seconds}{tag}", dtype)
+        store = Path(cache_dir).expanduser() / f"clips2-{key}"
+    names = {k: _clip_name(k, path) for k, path in clips.items()}
+    stored = _read_clips(store, set(names.values())) if store is not None else {}
+    todo = {k: path for k, path in clips.items() if names[k] not in stored}
+    new = _extract(audio_encoder, todo, max_seconds, load_wave, dtype, device, bf16)
+    if store is not None and new:
+        _write_clips(store, {names[k]: f for k, f in new.items()})
+    return {k: new[k] if k in new else stored[names[k]] for k in clips}
+
+
+def _extract(
+    audio_encoder: Any,
+    clips: dict[AudioKey, str],
+    max_seconds: float,
+    load_wave: Callable[[str], np.ndarray] | None,
+    dtype: torch.dtype,
+    device: torch.device,
+    bf16: bool,
+) -> dict[AudioKey, torch.Tensor]:
+    """Run the extractor on every clip alone (cropped to ``max_seconds``) on
+    ``device``: ``{(lang, id): (T_i, C)}`` on the CPU in ``dtype``."""
     load_wave = load_wave or speech_load_wave
     max_samples = int(round(max_seconds * SAMPLE_RATE))
-    rows = list(speech_table[["lang", "id", "path"]].itertuples(index=False, name=None))
-    # Read every clip first (cheap) so that the expensive extractor sees length-sorted
-    # batches.
-    waves = [
-        np.asarray(load_wave(path), dtype=np.float32)[:max_samples]
-        for _, _, path in rows
-    ]
-    order = sorted(range(len(rows)), key=lambda i: len(waves[i]))
-    feats_by_key: dict[AudioKey, torch.Tensor] = {}
-    for start in range(0, len(order), batch_size):
-        chunk = order[start : start + batch_size]
-        # (b, S)
-        wave, wave_mask = pad([waves[i] for i in chunk], min_len=1, dtype=torch.float32)
+    out: dict[AudioKey, torch.Tensor] = {}
+    for key, path in clips.items():
+        wave = np.asarray(load_wave(path), dtype=np.float32)[:max_samples]
+        # (1, S)
+        wave_t, wave_mask = pad([wave], min_len=1, dtype=torch.float32)
         with torch.no_grad(), autocast(device, bf16):
-            # (b, T, C), (b, T)
+            # (1, T, C), (1, T)
             feats, feat_mask = audio_encoder.extract_features(
-                wave.to(device), wave_mask.to(device)
+                wave_t.to(device), wave_mask.to(device)
             )
-        for j, i in enumerate(chunk):
-            lang, sid, _ = rows[i]
-            n_frames = int(feat_mask[j].sum())
-            feats_by_key[(str(lang), str(sid))] = (
-                feats[j, :n_frames].detach().to("cpu", dtype).clone()
-            )
-    return feats_by_key
+        n_frames = int(feat_mask[0].sum())
+        out[key] = feats[0, :n_frames].detach().to("cpu", dtype).clone()
+    return out
+
+
+def _clip_name(key: AudioKey, path: str) -> str:
+    """A clip's name in the cache: language, id and the audio file's name (speech
+    cache file names are content hashes)."""
+    return f"{key[0]}\t{key[1]}\t{Path(path).name}"
+
+
+def _read_clips(store: Path, wanted: set[str]) -> dict[str, torch.Tensor]:
+    """The features of the ``wanted`` clips that the files in ``store`` hold.
+
+    A file holds its clips' frames as one (sum T_i, C) tensor, memory-mapped, so only
+    the wanted clips are read. A truncated or foreign file is skipped: its clips count
+    as missing and are extracted again."""
+    found: dict[str, torch.Tensor] = {}
+    for path in sorted(store.glob("*.pt")) if store.is_dir() else []:
+        if len(found) == len(wanted):
+            break
+        try:
+            held = torch.load(path, weights_only=True, mmap=True)
+            ends = held["lengths"].cumsum(0).tolist()
+            for name, end, n in zip(
+                held["clips"], ends, held["lengths"].tolist(), strict=True
+            ):
+                if name in wanted and name not in found:
+                    found[name] = held["frames"][end - n : end].clone()
+        except Exception:  # noqa: S112 - a broken file is recomputed, not trusted
+            continue
+    return found
+
+
+def _write_clips(store: Path, feats: dict[str, torch.Tensor]) -> None:
+    """Add ``feats`` to ``store`` as one file named after its clips (written
+    atomically, so a reader never sees half a file; the same clips extracted again
+    replace it). The frames of all its clips are one tensor: one storage to load."""
+    name = hashlib.sha256("\n".join(sorted(feats)).encode()).hexdigest()[:32]
+    lengths = torch.tensor([f.shape[0] for f in feats.values()], dtype=torch.long)
+    with atomic_path(store / f"{name}.pt") as tmp:
+        torch.save(
+            {
+                "clips": list(feats),
+                "lengths": lengths,
+                "frames": torch.cat(list(feats.values())),
+            },
+            tmp,
+        )
 
 
 def _placed(audio_encoder: Any, device: torch.device | str | None) -> torch.device:
@@ -205,12 +248,10 @@ def _placed(audio_encoder: Any, device: torch.device | str | None) -> torch.devi
 
 
 def _feature_key(
-    audio_encoder: Any,
-    speech_table: pd.DataFrame,
-    max_seconds: float | str,
-    dtype: torch.dtype,
+    audio_encoder: Any, max_seconds: float | str, dtype: torch.dtype
 ) -> str:
-    """Content hash of everything the extracted features depend on."""
+    """Content hash of everything a clip's features depend on besides the clip: the
+    extractor's weights and normalisation, the crop length and the storage dtype."""
     h = hashlib.sha256(f"{max_seconds}|{dtype}|".encode())
     for name, tensor in sorted(
         audio_encoder.backbone.feature_extractor.state_dict().items()
@@ -220,9 +261,4 @@ def _feature_key(
     h.update(
         repr(getattr(audio_encoder.backbone.config, "feat_extract_norm", "")).encode()
     )
-    for lang, sid, path in speech_table[["lang", "id", "path"]].itertuples(
-        index=False, name=None
-    ):
-        # cache file names are content hashes
-        h.update(f"{lang}\t{sid}\t{Path(path).name}\n".encode())
     return h.hexdigest()[:32]

@@ -107,6 +107,11 @@ class MLCLModel(nn.Module):
         dt, da = text_encoder.config.hidden_size, audio_encoder.hidden_size
         self.text_head = ProjectionHead(dt, loss_cfg.proj_dim)
         self.speech_head = ProjectionHead(da, loss_cfg.proj_dim)
+        # LossConfig.speech_norm "language": standardise each language's pooled audio
+        self.speech_norm = nn.ModuleList(
+            nn.BatchNorm1d(da, affine=False)
+            for _ in (self.languages if loss_cfg.speech_norm == "language" else ())
+        )
         self.fusion = CMBertFusion(dt, da, fusion_cfg)
         self.classifier = nn.Linear(dt, num_labels)
         self.audio_one_call = True  # see _audio; False: today's loop over languages
@@ -131,6 +136,15 @@ class MLCLModel(nn.Module):
         return list(self.audio_encoder.adapter_parameters()) + list(
             self.fusion.parameters()
         )
+
+    def _speech_norm(
+        self, pooled: torch.Tensor, langs: Sequence[str], b: int
+    ) -> torch.Tensor:
+        """(K*B, Da) pooled audio, standardised per language when ``speech_norm``."""
+        if not len(self.speech_norm):
+            return pooled
+        norms = [self.speech_norm[self.languages.index(lang)] for lang in langs]
+        return torch.cat([n(p) for n, p in zip(norms, pooled.split(b), strict=True)])
 
     def _audio(
         self, feats: torch.Tensor, mask: torch.Tensor, langs: Sequence[str]
@@ -203,7 +217,8 @@ class MLCLModel(nn.Module):
         group = torch.arange(k, device=y.device).repeat_interleave(b)  # (K*B,)
         # (K, B, P)
         text_emb = self.text_head(pool(states, text_mask, self.pooling)).view(k, b, -1)
-        speech_emb = self.speech_head(pooled_all).view(k, b, -1)  # (K, B, P)
+        speech_emb = self.speech_head(self._speech_norm(pooled_all, langs, b))
+        speech_emb = speech_emb.view(k, b, -1)  # (K, B, P)
         ce = F.cross_entropy(logits.float(), y)
         alpha, beta, tau = self.loss_cfg.alpha, self.loss_cfg.beta, self.loss_cfg.tau
         if b >= 2:

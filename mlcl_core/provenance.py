@@ -20,7 +20,7 @@ import pandas as pd
 PACKAGE = Path(__file__).resolve().parent
 #: Modules that only read stored records (figures, table layout): changing them cannot
 #: change a run's result, so they do not enter the code version.
-READ_ONLY = ("plots", "tables.py", "provenance.py")
+READ_ONLY = ("plots", "tables.py", "provenance.py", "ablation_report.py")
 
 
 def source_files(root: Path = PACKAGE) -> list[Path]:

@@ -4,6 +4,7 @@ frozen feature extractor ignores padding, bad input fails clearly."""
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import pytest
 import torch
@@ -138,3 +139,65 @@ def test_audio_encoder_rejects_bad_input():
         )
     with pytest.raises(ValueError, match="adapter mode"):
         audio.set_mode("both")
+
+
+def _audio_batch(seed: int = 0):
+    """48 rows of random cached features (B, T, C) of 10..49 frames, and their mask."""
+    from mlcl_core.padding import pad
+
+    gen = torch.Generator().manual_seed(seed)
+    lengths = torch.randint(10, 50, (48,), generator=gen).tolist()
+    feats, mask = pad([torch.randn(n, 64, generator=gen) for n in lengths])
+    return feats, mask.bool()
+
+
+def test_frozen_prefix_memo_gives_the_backbones_frames_and_rng_stream():
+    """The per-clip memo of the frozen bottom (issue 8) computes what the backbone
+    computes from the padded batch: frames and gradients equal up to float noise, the
+    same random numbers drawn, and it steps aside when the backbone could change."""
+    cfg = make_config("tiny")
+    langs = cfg.data.languages
+    audio = build_audio_encoder(cfg.audio, cfg.adapter, langs)
+    audio.train()
+    audio.backbone.eval()  # as MLCLModel.train keeps a frozen backbone
+    with torch.no_grad():  # a trained adapter, so that the layers above it matter
+        for p in audio.adapter_parameters():
+            p.normal_(0, 0.1)
+    feats, mask = _audio_batch()
+    names = [lang for lang in langs for _ in range(16)]
+    assert audio.frozen_prefix.applies(feats)
+    results = {}
+    for memo in (False, True, True):  # the second memo pass reads stored states
+        audio.memo_prefix = memo
+        audio.zero_grad()
+        torch.manual_seed(3)
+        frames, pooled = audio(feats, mask, names)
+        pooled.pow(2).sum().backward()
+        grads = [p.grad.clone() for p in audio.adapter_parameters()]
+        results[memo] = (frames * mask[..., None], pooled, grads, torch.rand(4))
+    assert len(audio.frozen_prefix.states) == len(feats)
+    plain, memo = results[False], results[True]
+    torch.testing.assert_close(memo[0], plain[0], rtol=0, atol=1e-5)
+    torch.testing.assert_close(memo[1], plain[1], rtol=0, atol=1e-5)
+    for g_memo, g_plain in zip(memo[2], plain[2], strict=True):
+        torch.testing.assert_close(g_memo, g_plain, rtol=1e-4, atol=1e-6)
+    assert torch.equal(memo[3], plain[3])  # the same random numbers follow
+    # The same weights loaded again (the trainer's best epoch): the states are kept.
+    stored = dict(audio.frozen_prefix.states)
+    audio.load_state_dict({k: v.clone() for k, v in audio.state_dict().items()})
+    audio(feats, mask, names)
+    assert all(audio.frozen_prefix.states[k] is v for k, v in stored.items())
+    # A frozen weight changed in place: the stored states are recomputed.
+    with torch.no_grad():
+        audio.backbone.encoder.pos_conv_embed.conv.bias.add_(1.0)
+    audio.memo_prefix = False
+    changed = audio(feats, mask, names)[1]
+    audio.memo_prefix = True
+    torch.testing.assert_close(audio(feats, mask, names)[1], changed, atol=1e-5, rtol=0)
+    # Dropout on, or a trainable backbone: the backbone runs as before.
+    audio.train()
+    assert not audio.frozen_prefix.applies(feats)
+    free = build_audio_encoder(
+        replace(cfg.audio, freeze_backbone=False), cfg.adapter, langs
+    ).eval()
+    assert not free.frozen_prefix.applies(feats)

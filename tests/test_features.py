@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -28,21 +27,18 @@ def test_audio_features_once_per_clip_unpadded_and_cropped(corpus):
     table = fake_speech_table(corpus, LANGS)
     FrameExtractor.calls = 0
     feats = audio_features(
-        FrameExtractor(), table, max_seconds=0.3, batch_size=8, load_wave=fake_wave
+        FrameExtractor(), table, max_seconds=0.3, load_wave=fake_wave
     )
     assert set(feats) == {
         (lang, str(sid)) for lang in LANGS for sid in corpus.table["id"]
     }
-    assert FrameExtractor.calls == int(np.ceil(len(table) / 8))
+    assert FrameExtractor.calls == len(table)
     for (lang, sid), f in feats.items():
-        n = min(len(fake_wave(f"{lang}/{sid}")), int(0.3 * 16000)) // 320
-        assert f.shape == (n, 3)
-        # Padding inside the extractor's batch must not leak into the kept frames.
+        n_samples = min(len(fake_wave(f"{lang}/{sid}")), int(0.3 * 16000))
+        assert f.shape == (n_samples // 320, 3)
+        # Every clip ran alone: the extractor's input (feature 2) was the clip itself.
+        assert (f[:, 2] == n_samples).all()
         assert torch.isfinite(f).all()
-    # Length-sorted batches: the padded batch length (feature 2) stays close to each
-    # clip's length.
-    waste = [f[0, 2].item() / 320 - f.shape[0] for f in feats.values()]
-    assert max(waste) < 10
 
 
 def test_audio_features_rejects_bad_table():
@@ -60,7 +56,7 @@ def test_feature_disk_cache_is_reused_and_keyed_by_extractor_weights(
     torch.manual_seed(1)
     enc = build_audio_encoder(cfg.audio, cfg.adapter, LANGS)
     first = audio_features(enc, table, 0.5, load_wave=fake_wave, cache_dir=tmp_path)
-    (first_file,) = tmp_path.glob("*.pt")
+    (first_file,) = tmp_path.glob("clips2-*/*.pt")
     # Another run seed builds the same frozen random backbone (init_seed), so the cache
     # hits.
     torch.manual_seed(2)
@@ -78,7 +74,8 @@ def test_feature_disk_cache_is_reused_and_keyed_by_extractor_weights(
         next(enc2.backbone.feature_extractor.parameters()).add_(1.0)
     audio_features(enc2, table, 0.5, load_wave=fake_wave, cache_dir=tmp_path)
     audio_features(enc, table, 0.25, load_wave=fake_wave, cache_dir=tmp_path)
-    assert len(list(tmp_path.glob("*.pt"))) == 3
+    assert len(list(tmp_path.glob("clips2-*/*.pt"))) == 3
+    assert len(list(tmp_path.glob("clips2-*"))) == 3
     # A truncated cache file is recomputed, not trusted.
     first_file.write_bytes(first_file.read_bytes()[:100])
     again = audio_features(enc, table, 0.5, load_wave=fake_wave, cache_dir=tmp_path)
@@ -149,20 +146,49 @@ def test_audio_features_on_cuda_match_cpu(corpus):
         torch.testing.assert_close(on_gpu[key], f, atol=1e-4, rtol=1e-3)
 
 
-def test_audio_features_do_not_depend_on_the_padding_of_their_batch(corpus):
-    """Every clip's kept frames equal its frames extracted alone (no padding) and by
-    hand; only feature 2 (the padded batch length, by design of the stand-in) may
-    differ."""
+def test_a_clips_features_do_not_depend_on_the_other_clips_requested(corpus):
+    """The real extractor gives every clip the same bits whether it is asked for with
+    the whole table or with a few others (batches with padding did not: their rows
+    differed in the last bits), so a per-clip cache is exact."""
+    cfg = make_config("tiny")
+    enc = build_audio_encoder(cfg.audio, cfg.adapter, LANGS)
     table = fake_speech_table(corpus, LANGS)
-    kwargs = {"max_seconds": 0.3, "load_wave": fake_wave}
-    batched = audio_features(FrameExtractor(), table, batch_size=8, **kwargs)
-    alone = audio_features(FrameExtractor(), table, batch_size=1, **kwargs)
-    padded = 0
-    for key, f in batched.items():
-        wave = torch.from_numpy(fake_wave("/".join(key))[: int(0.3 * 16000)])
-        frames = wave[: len(wave) // 320 * 320].reshape(-1, 320)
-        by_hand = torch.stack([frames.mean(-1), frames.std(-1)], -1)
-        torch.testing.assert_close(f[:, :2], by_hand)
-        torch.testing.assert_close(f[:, :2], alone[key][:, :2])
-        padded += int(f[0, 2] > alone[key][0, 2])
-    assert padded > 0  # some clips really were padded in their batch
+    whole = audio_features(enc, table, 0.5, load_wave=fake_wave)
+    some = audio_features(enc, table.iloc[::3], 0.5, load_wave=fake_wave)
+    assert len(some) < len(whole)
+    for key, f in some.items():
+        assert torch.equal(f, whole[key]), key
+
+
+def test_a_subset_reads_the_clips_the_full_corpus_stored(corpus, tmp_path, monkeypatch):
+    """A ``train_sentences`` subset extracts nothing once the full corpus is cached; a
+    table with new clips extracts only those and adds them to the cache."""
+    cfg = make_config("tiny")
+    enc = build_audio_encoder(cfg.audio, cfg.adapter, LANGS)
+    table = fake_speech_table(corpus, LANGS)
+    kwargs = {"load_wave": fake_wave, "cache_dir": tmp_path}
+    half = audio_features(enc, table.iloc[: len(table) // 2], 0.5, **kwargs)
+    calls = []
+    extract = type(enc).extract_features
+
+    def counting(self, wave, wave_mask):
+        calls.append(wave.shape[0])
+        return extract(self, wave, wave_mask)
+
+    monkeypatch.setattr(type(enc), "extract_features", counting)
+    full = audio_features(enc, table, 0.5, **kwargs)
+    assert sum(calls) == len(table) - len(half)  # only the clips not stored yet
+    assert list(full) == [(r.lang, r.id) for r in table.itertuples()]
+    for key, f in half.items():
+        assert torch.equal(full[key], f)
+    calls.clear()
+    subset = audio_features(enc, table.iloc[1::4], 0.5, **kwargs)
+    assert calls == [] and len(list(tmp_path.glob("clips2-*/*.pt"))) == 2
+    for key, f in subset.items():
+        assert torch.equal(full[key], f)
+    # the same clip under another audio file is another clip
+    renamed = table.iloc[:1].assign(path=lambda t: t["path"] + "x")
+    audio_features(
+        enc, renamed, 0.5, load_wave=lambda p: fake_wave(p[:-1]), cache_dir=tmp_path
+    )
+    assert calls == [1]

@@ -19,6 +19,7 @@ def _toc_files() -> set[str]:
     files = {toc["root"]}
     for ch in toc.get("chapters", []):
         files.add(ch["file"])
+        files.update(sec["file"] for sec in ch.get("sections", []))
     return files
 
 

@@ -98,3 +98,19 @@ def test_cli_builds_both_with_provenance(tmp_path):
         )
     prov = json.loads((out / TEXT_CHECKPOINT / "provenance.json").read_text())
     assert prov["data"]["sentences_per_language"] == {"eng_Latn": 20, "mya_Mymr": 20}
+
+
+def test_build_model_gives_the_shipped_checkpoint_config():
+    """asr.build_model reuses the encoders' Wav2Vec2Config builder; the shipped
+    checkpoint's config must come out identical (versions and dtype aside)."""
+    from mlcl_core.pretrain.asr import build_model
+
+    shipped = json.loads(
+        (CHECKPOINT_DIR / AUDIO_CHECKPOINT / "config.json").read_text()
+    )
+    vocab = json.loads((CHECKPOINT_DIR / AUDIO_CHECKPOINT / "vocab.json").read_text())
+    built = build_model(ASRSettings(), list(vocab)).config.to_diff_dict()
+    ignore = {"transformers_version", "architectures", "dtype", "torch_dtype"}
+    assert {k: v for k, v in built.items() if k not in ignore} == {
+        k: v for k, v in shipped.items() if k not in ignore
+    }

@@ -39,3 +39,19 @@ def test_paired_difference_of_g_and_m():
     assert got["G"]["low"] <= got["G"]["difference"] <= got["G"]["high"]
     same = paired_difference(a, a, n_boot=50)
     assert same["M"] == {"difference": 0.0, "low": 0.0, "high": 0.0}
+
+
+def test_similarity_stats_by_hand():
+    from mlcl_core.pretrain.evaluate import similarity_stats
+
+    same = similarity_stats(np.array([[1.0, 2.0], [1.0, 2.0], [1.0, 2.0]]))
+    assert same["cosine"] == pytest.approx(1.0)
+    assert same["common_share"] == pytest.approx(1.0)
+    # a common offset (3, 0) plus +-(0, 1): cosine 8/10 raw, -1 centred, share 9/10
+    x = np.array([[3.0, 1.0], [3.0, -1.0]])
+    stats = similarity_stats(x)
+    assert stats["cosine"] == pytest.approx(0.8)
+    assert stats["cosine_centred"] == pytest.approx(-1.0)
+    assert stats["common_share"] == pytest.approx(0.9)
+    with pytest.raises(ValueError, match="two vectors"):
+        similarity_stats(np.ones((1, 3)))

@@ -195,3 +195,29 @@ def test_resume_redoes_exactly_the_one_damaged_file(corpus, tmp_path):
     assert (
         len(load_wave(damaged)) / 16000 == row.seconds
     )  # intact again, and measured anew
+
+
+def test_a_verified_unchanged_file_is_not_decoded_again(corpus, tmp_path, monkeypatch):
+    """Listing a cached corpus reads the verification log, not the audio; a file changed
+    since its check is checked (and here, being damaged, synthesised) again."""
+    from mlcl_core.speech import cache as cache_mod
+
+    first = synthesize_corpus(corpus, cache_dir=tmp_path, workers=1, progress=False)
+    decoded: list[str] = []
+    real_load = cache_mod.load_wave
+
+    def counting_load(path):
+        decoded.append(str(path))
+        return real_load(path)
+
+    monkeypatch.setattr(cache_mod, "load_wave", counting_load)
+    again = synthesize_corpus(corpus, cache_dir=tmp_path, workers=1, progress=False)
+    assert decoded == [] and again.attrs["synthesized"] == 0
+    pd.testing.assert_frame_equal(again, first)
+    damaged = Path(first["path"].iloc[2])
+    damaged.write_bytes(damaged.read_bytes()[:100])  # truncated after its check
+    third = synthesize_corpus(corpus, cache_dir=tmp_path, workers=1, progress=False)
+    assert decoded == [str(damaged)] and third.attrs["synthesized"] == 1
+    assert third["path"].tolist() == first["path"].tolist()
+    fourth = synthesize_corpus(corpus, cache_dir=tmp_path, workers=1, progress=False)
+    assert fourth.attrs["synthesized"] == 0 and decoded == [str(damaged)]

@@ -10,6 +10,7 @@ from torch import nn
 
 from mlcl_core.adapters.layer import SIM_MODES, AdaptedLayer, LayerAdapters, Route
 from mlcl_core.config import AdapterConfig, AudioEncoderConfig
+from mlcl_core.encoders.frozen import FrozenPrefix
 
 
 def wav2vec2_config(cfg: AudioEncoderConfig):
@@ -72,6 +73,10 @@ class AudioEncoder(nn.Module):
                 backbone.config.hidden_size, adapter_cfg, self.languages
             )
             layers[i] = AdaptedLayer(layers[i], block, self.route)
+        # the frozen bottom of the backbone, once per clip (encoders/frozen.py); False:
+        # the backbone runs from the features every time (the benchmark's "before")
+        self.frozen_prefix = FrozenPrefix(backbone)
+        self.memo_prefix = True
 
     @property
     def hidden_size(self) -> int:
@@ -174,11 +179,15 @@ class AudioEncoder(nn.Module):
         self.route.row_names = () if row_lang is None else tuple(names)
         self.route.row_lang, self.route.frame_mask = row_lang, feat_mask
         self.route.attention = []
-        hidden, _ = self.backbone.feature_projection(feats)  # (B, T, D)
-        # (B, T, D)
-        frames = self.backbone.encoder(
-            hidden, attention_mask=feat_mask
-        ).last_hidden_state
+        if self.memo_prefix and self.frozen_prefix.applies(feats):
+            # (B, T, D)
+            frames = self.frozen_prefix.encode(feats, feat_mask, self.route)
+        else:
+            hidden, _ = self.backbone.feature_projection(feats)  # (B, T, D)
+            # (B, T, D)
+            frames = self.backbone.encoder(
+                hidden, attention_mask=feat_mask
+            ).last_hidden_state
         weights = feat_mask.unsqueeze(-1).to(frames.dtype)  # (B, T, 1)
         pooled = (frames * weights).sum(1) / weights.sum(1).clamp(min=1.0)  # (B, D)
         return frames, pooled

@@ -193,3 +193,41 @@ def plot_retrieval(tables: dict[str, pd.DataFrame]):
     ax.set(ylabel="nearest neighbour is the translation", ylim=(0, 1))
     ax.legend()
     return fig
+
+
+def plot_speech_retrieval(
+    tables: dict[str, pd.DataFrame], chance: float, target: float | None = None
+):
+    """Text -> speech and speech -> text top-1 retrieval of the same sentence per
+    language (one panel per direction, one bar per state, e.g. before/after training),
+    with the chance level 1/N as a dashed line.
+
+    ``tables`` maps a state to :func:`mlcl_core.pretrain.evaluate.text_speech_retrieval`
+    output (columns ``lang``, ``text_to_speech``, ``speech_to_text``); ``target``, if
+    given, is drawn as a dotted line (and the axis reaches it)."""
+    directions = {"text_to_speech": "text → speech", "speech_to_text": "speech → text"}
+    width_in = max(9.0, 3.0 * len(tables) + 3.0)  # room for every bar's label
+    fig, axes = plt.subplots(1, 2, figsize=(width_in, 3.4), sharey=True)
+    width = 0.8 / len(tables)
+    top = max(float(t[list(directions)].to_numpy().max()) for t in tables.values())
+    for ax, (col, title) in zip(axes, directions.items(), strict=True):
+        for i, (state, df) in enumerate(tables.items()):
+            pos = np.arange(len(df)) + i * width
+            bars = ax.bar(pos, df[col], width=width, label=state)
+            ax.bar_label(bars, fmt="%.3f", fontsize=7, padding=1)
+        first = next(iter(tables.values()))
+        ax.set_xticks(np.arange(len(first)) + 0.4 - width / 2)
+        ax.set_xticklabels([language_name(lang) for lang in first["lang"]])
+        ax.axhline(
+            chance, color="red", ls="--", lw=1, label=f"chance (1/{round(1 / chance)})"
+        )
+        if target is not None:
+            ax.axhline(
+                target, color="gray", ls=":", lw=1.2, label=f"target ({target:g})"
+            )
+        high = max(1.3 * top, 3 * chance, 1.1 * (target or 0))
+        ax.set(title=title, ylim=(0, high))
+    axes[0].set_ylabel("top-1: own sentence found")
+    axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    return fig

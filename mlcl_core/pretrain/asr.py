@@ -114,24 +114,27 @@ def training_clips(
 
 def build_model(settings: ASRSettings, vocab: Sequence[str]):
     """A random-init ``Wav2Vec2ForCTC`` of the settings' geometry with one output per
-    label."""
-    from transformers import Wav2Vec2Config, Wav2Vec2ForCTC
+    label: the encoders' own ``Wav2Vec2Config`` (:func:`mlcl_core.encoders.audio.
+    wav2vec2_config`, so the checkpoint loads as the tiny audio encoder is built) plus
+    the CTC head's vocabulary."""
+    from transformers import Wav2Vec2ForCTC
 
-    conf = Wav2Vec2Config(
-        vocab_size=len(vocab),
-        pad_token_id=0,
+    from mlcl_core.config import AudioEncoderConfig
+    from mlcl_core.encoders.audio import wav2vec2_config
+
+    geometry = AudioEncoderConfig(
         hidden_size=settings.hidden_size,
-        num_hidden_layers=settings.num_layers,
-        num_attention_heads=settings.num_heads,
+        num_layers=settings.num_layers,
+        num_heads=settings.num_heads,
         intermediate_size=settings.intermediate_size,
-        conv_dim=list(settings.conv_dim),
-        conv_kernel=list(settings.conv_kernel),
-        conv_stride=list(settings.conv_stride),
+        conv_dim=tuple(settings.conv_dim),
+        conv_kernel=tuple(settings.conv_kernel),
+        conv_stride=tuple(settings.conv_stride),
         feat_extract_norm="layer",
-        layerdrop=0.0,
-        mask_time_prob=0.0,
-        ctc_loss_reduction="mean",
     )
+    conf = wav2vec2_config(geometry)
+    conf.vocab_size, conf.pad_token_id = len(vocab), 0
+    conf.ctc_loss_reduction = "mean"
     return Wav2Vec2ForCTC(conf)
 
 

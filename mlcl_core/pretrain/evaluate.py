@@ -64,9 +64,12 @@ def text_speech_retrieval(emb: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def speech_retrieval(cfg: ExperimentConfig) -> dict[str, Any]:
-    """Train MLCL as chapter 3 does; measure text <-> speech retrieval on test, before
-    and after; returns the per-language tables, their means and the training history."""
+def speech_retrieval(cfg: ExperimentConfig, split: str = "test") -> dict[str, Any]:
+    """Train MLCL as chapter 3 does; measure text <-> speech retrieval on ``split``
+    (``dev`` for any choice, ``test`` to report), before and after; returns the
+    per-language tables, their means and the training history."""
+    if split not in ("dev", "test"):
+        raise ValueError(f"split must be dev or test, got {split!r}")
     from mlcl_core.batching import make_loaders
     from mlcl_core.corpora import load_from_config
     from mlcl_core.features import corpus_features
@@ -80,7 +83,7 @@ def speech_retrieval(cfg: ExperimentConfig) -> dict[str, Any]:
     model = build_mlcl(cfg, corpus)
     feats = corpus_features(cfg, corpus, speech_table, model.audio_encoder)
     loaders = make_loaders(cfg, corpus, model.tokenizer, feats)
-    train, test = loaders["train"], loaders["test"]  # test in corpus order
+    train, test = loaders["train"], loaders[split]  # dev/test in corpus order
     before = text_speech_retrieval(collect_embeddings(model, test))
     model.prepare(train)
     fit = Trainer(model, cfg.train, progress=False).fit(train)
@@ -94,6 +97,60 @@ def speech_retrieval(cfg: ExperimentConfig) -> dict[str, Any]:
         "chance": 1 / len(test.dataset),
         "history": fit.history,
     }
+
+
+def similarity_stats(pooled: np.ndarray) -> dict[str, float]:
+    """For (N, D) sentence vectors: the mean cosine similarity between different
+    sentences, as they are and centred (their mean removed), and the share of their
+    energy in that mean (1: every sentence the same vector)."""
+    if len(pooled) < 2:
+        raise ValueError("similarity_stats needs at least two vectors")
+
+    def mean_cos(x: np.ndarray) -> float:
+        x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+        sims = x @ x.T
+        return float(sims[~np.eye(len(x), dtype=bool)].mean())
+
+    mean = pooled.mean(0)
+    return {
+        "cosine": mean_cos(pooled),
+        "cosine_centred": mean_cos(pooled - mean),
+        "common_share": float(mean @ mean / np.mean((pooled**2).sum(1))),
+    }
+
+
+def pooled_speech_similarity(cfg: ExperimentConfig, split: str = "dev") -> pd.DataFrame:
+    """Per language, :func:`similarity_stats` of the audio encoder's pooled vectors
+    (what the speech head reads) over ``split``'s clips, before any training. Near 1
+    raw and a large common share: MCL's speech side hardly tells sentences apart."""
+    import torch
+
+    from mlcl_core.batching import make_loaders
+    from mlcl_core.corpora import load_from_config
+    from mlcl_core.features import corpus_features
+    from mlcl_core.model import build_mlcl
+    from mlcl_core.speech.corpus import corpus_audio
+
+    corpus = load_from_config(cfg.data)
+    speech_table = corpus_audio(corpus, cfg.speech, progress=False)
+    model = build_mlcl(cfg, corpus).eval()
+    feats = corpus_features(cfg, corpus, speech_table, model.audio_encoder)
+    loader = make_loaders(cfg, corpus, model.tokenizer, feats)[split]
+    blocks, langs = [], list(cfg.data.languages)
+    with torch.no_grad():
+        for batch in loader:
+            k = batch["audio_feats"].shape[0]
+            _, pooled, _ = model._audio(
+                batch["audio_feats"], batch["audio_mask"], list(batch["langs"])
+            )
+            blocks.append(pooled.view(k, -1, pooled.shape[-1]))
+            langs = list(batch["langs"])
+    pooled_all = torch.cat(blocks, 1).float().numpy()  # (K, N, D)
+    rows = [
+        {"lang": lang, **similarity_stats(pooled_all[x])}
+        for x, lang in enumerate(langs)
+    ]
+    return pd.DataFrame(rows).set_index("lang")
 
 
 def paired_difference(

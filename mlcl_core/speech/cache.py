@@ -6,7 +6,15 @@ comment tag records its frame count and a CRC-32 of the samples, so a truncated 
 corrupt file is detected on read and counts as missing. Writes go to a temporary file in
 the same directory and are renamed into place (``os.replace``), so a killed run never
 leaves a half-written file under a key. (No fsync: this protects against killed
-processes, not power loss.)"""
+processes, not power loss.)
+
+Checking a file means decoding it (its CRC), which for a whole corpus costs more than a
+chapter's training run. So every check that passes (or every write) appends one line
+``key seconds size mtime_ns inode`` to ``<cache_dir>/verified.log``; a later listing
+(:meth:`SpeechCache.verified_seconds`) trusts a file whose size, modification time and
+inode still match its line, and checks only the others. Lines are short single appends,
+so processes writing at once do not tear them; a malformed line is ignored (its file is
+simply checked again)."""
 
 from __future__ import annotations
 
@@ -122,3 +130,46 @@ class SpeechCache:
 
     def __contains__(self, key: str) -> bool:
         return self.get(key) is not None
+
+    @property
+    def _log(self) -> Path:
+        return self.root / "verified.log"
+
+    @staticmethod
+    def _stamp(path: Path) -> tuple[int, int, int] | None:
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return None
+        return st.st_size, st.st_mtime_ns, st.st_ino
+
+    def mark_verified(self, key: str, seconds: float) -> None:
+        """Record that ``key``'s file, as it is now, passed its checks (or was just
+        written) and holds ``seconds`` of speech."""
+        stamp = self._stamp(self.path(key))
+        if stamp is None:
+            return
+        line = f"{key} {seconds!r} {stamp[0]} {stamp[1]} {stamp[2]}\n"
+        with open(self._log, "a", encoding="ascii") as log:  # one short append
+            log.write(line)
+
+    def verified_seconds(self, keys: list[str]) -> dict[str, float]:
+        """``{key: seconds}`` for the ``keys`` whose file is unchanged since it was last
+        verified (:meth:`mark_verified`); the others need :meth:`get`."""
+        if not self._log.is_file():
+            return {}
+        wanted, known = set(keys), {}
+        text = self._log.read_text(encoding="ascii", errors="replace")
+        for line in text.splitlines():
+            parts = line.split()
+            if len(parts) != 5 or parts[0] not in wanted:
+                continue
+            try:
+                known[parts[0]] = (float(parts[1]), tuple(map(int, parts[2:])))
+            except ValueError:
+                continue
+        return {
+            key: seconds
+            for key, (seconds, stamp) in known.items()
+            if self._stamp(self.path(key)) == stamp
+        }

@@ -52,6 +52,7 @@ def _work(jobs: list[Job]) -> list[tuple[str, float, bool]]:
                     f"{backend.name}: synthesis of {text_id} failed: {err}"
                 ) from err
             cache.put(key, wave)
+        cache.mark_verified(key, len(wave) / SAMPLE_RATE)
         done.append((key, len(wave) / SAMPLE_RATE, made))
     return done
 
@@ -122,8 +123,12 @@ def synthesize_corpus(
         raise ValueError(f"workers must be >= 1, got {workers}")
     cache = SpeechCache(cache_dir)
     table, jobs = plan_jobs(corpus, get_backend(backend, **opts), languages, stand_ins)
+    # files verified earlier and unchanged since are not decoded again
+    known = cache.verified_seconds([job[0] for job in jobs])
+    jobs = [job for job in jobs if job[0] not in known]
     chunks = [jobs[i : i + chunk_size] for i in range(0, len(jobs), chunk_size)]
-    results = _run_chunks(
+    results = [(key, seconds, False) for key, seconds in known.items()]
+    results += _run_chunks(
         chunks, (backend, opts, str(cache.root)), workers, progress, len(jobs)
     )
     table["seconds"] = table["key"].map({k: s for k, s, _ in results})
