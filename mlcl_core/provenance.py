@@ -18,9 +18,21 @@ from typing import Any
 import pandas as pd
 
 PACKAGE = Path(__file__).resolve().parent
-#: Modules that only read stored records (figures, table layout): changing them cannot
-#: change a run's result, so they do not enter the code version.
-READ_ONLY = ("plots", "tables.py", "provenance.py", "ablation_report.py")
+#: Modules that only read stored records (figures, table layout, paired bootstraps,
+#: the paper's numbers) or only name configs whose every field is in the run id (the
+#: ablation rows, the data-length sizes): changing them cannot change what a run with a
+#: given id computes, so they do not enter the code version.
+READ_ONLY = (
+    "plots",
+    "tables.py",
+    "provenance.py",
+    "ablation_report.py",
+    "ablations.py",
+    "datalength.py",
+    "paired.py",
+    "paper_rows.py",
+    "display.py",
+)
 
 
 def source_files(root: Path = PACKAGE) -> list[Path]:
