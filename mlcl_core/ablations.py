@@ -22,7 +22,7 @@ import pandas as pd
 from mlcl_core.config import ExperimentConfig
 from mlcl_core.corpora import Corpus
 from mlcl_core.paired import noise_verdict, paired_difference
-from mlcl_core.systems import prepare_inputs, run_system
+from mlcl_core.systems import prepare_inputs, run_many
 from mlcl_core.tables import summarize
 
 
@@ -109,25 +109,18 @@ def run_ablations(
         groups.setdefault(r.config.data, []).append(r)
     if len(groups) > 1 and (corpus is not None or speech_table is not None):
         raise ValueError("a given corpus or speech table needs one data config")
-    out: dict[str, list[dict[str, Any]]] = {}
+    jobs, owners = [], []
     for group in groups.values():
         inputs = prepare_inputs(
             group[0].config, [r.system for r in group], corpus, speech_table, progress
         )
         for r in group:
-            out[r.name] = [
-                run_system(
-                    r.config,
-                    r.system,
-                    seed,
-                    results_dir,
-                    experiment,
-                    *inputs,
-                    progress,
-                    n_boot=n_boot,
-                )
-                for seed in seeds
-            ]
+            jobs += [(r.config, r.system, seed, *inputs) for seed in seeds]
+            owners += [r.name] * len(seeds)
+    out: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    records = run_many(jobs, results_dir, experiment, progress, n_boot=n_boot)
+    for name, record in zip(owners, records, strict=True):
+        out[name].append(record)
     return {name: out[name] for name in names}
 
 

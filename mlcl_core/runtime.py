@@ -24,6 +24,8 @@ __all__ = [
     "save_checkpoint",
     "load_checkpoint",
     "make_optimizer",
+    "run_workers",
+    "init_run_worker",
 ]
 
 
@@ -124,3 +126,30 @@ def make_optimizer(
     fused = True if device.type == "cuda" else None
     optimizer = torch.optim.Adam if name == "adam" else torch.optim.AdamW
     return optimizer(groups, lr=lr, fused=fused)
+
+
+def run_workers(device: str, jobs: int) -> int:
+    """How many processes train ``jobs`` independent runs at once.
+
+    On a CPU the tiny profile's small tensors keep torch from using more than about one
+    core per run (a run with two threads took as long as two one-thread runs side by
+    side on the 2-core machine), so runs go one per core. On a GPU, under torchrun, or
+    with ``MLCL_WORKERS=1`` they run one after another. ``MLCL_WORKERS=n`` sets the
+    number."""
+    import os
+
+    if jobs <= 1 or resolve_device(device).type != "cpu":
+        return 1
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return 1
+    fixed = os.environ.get("MLCL_WORKERS")
+    if fixed:
+        if not fixed.isdigit() or int(fixed) < 1:
+            raise ValueError(f"MLCL_WORKERS must be a positive integer, got {fixed!r}")
+        return min(int(fixed), jobs)
+    return max(1, min(os.cpu_count() or 1, jobs))
+
+
+def init_run_worker(threads: int) -> None:
+    """A training process's start: ``threads`` torch threads (cores / processes)."""
+    torch.set_num_threads(max(1, threads))

@@ -29,6 +29,7 @@ from mlcl_core.baselines import (
 from mlcl_core.batching import make_loaders
 from mlcl_core.config import ExperimentConfig
 from mlcl_core.corpora import Corpus, load_from_config
+from mlcl_core.display import show_progress
 from mlcl_core.features import check_speech, corpus_features
 from mlcl_core.model import build_mlcl
 from mlcl_core.outputs import SystemRun
@@ -241,6 +242,96 @@ def run_system(
     return record
 
 
+def _run_in_worker(job: tuple) -> str:
+    """One run in a training process of :func:`run_many` (no progress bars there)."""
+    cfg, system, seed, corpus, speech_table, results_dir, experiment, n_boot = job
+    record = run_system(
+        cfg,
+        system,
+        seed,
+        results_dir,
+        experiment,
+        corpus,
+        speech_table,
+        False,
+        n_boot=n_boot,
+    )
+    return record["run_id"]
+
+
+#: One run of :func:`run_many`: config, system, seed, corpus and speech table.
+Job = tuple[ExperimentConfig, str, int, Corpus, "pd.DataFrame | None"]
+
+
+def run_many(
+    jobs: Sequence[Job],
+    results_dir: str | Path,
+    experiment: str,
+    progress: bool = True,
+    n_boot: int = 1000,
+) -> list[dict[str, Any]]:
+    """:func:`run_system` for every ``(config, system, seed, corpus, speech_table)`` of
+    ``jobs``, records in that order. The runs not stored yet train first, side by side
+    in :func:`~mlcl_core.runtime.run_workers` processes (one per core on a CPU, each
+    with its share of the threads; one at a time on a GPU); a run's record is the same
+    whether it trained alone or beside others, up to float noise of the thread count.
+    A failing run stops the rest with its error."""
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    from tqdm.auto import tqdm
+
+    from mlcl_core.runtime import init_run_worker, run_workers
+
+    check_systems([job[1] for job in jobs])
+    pending: dict[str, Job] = {}
+    for job in jobs:
+        cfg, system, seed, corpus, _ = job
+        rid = run_id(system, system_config(system, cfg, seed), seed)
+        label = f" ({system}, seed {seed})"
+        prov = provenance_of(corpus)
+        if rid in pending or find_reusable(results_dir, experiment, rid, prov, label):
+            continue
+        pending[rid] = job
+    device = jobs[0][0].train.device if jobs else "cpu"
+    workers = run_workers(device, len(pending))
+    if workers > 1:
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        print(f"training {len(pending)} runs in {workers} processes side by side")
+        with ProcessPoolExecutor(
+            workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=init_run_worker,
+            initargs=(threads,),
+        ) as pool:
+            futures = [
+                pool.submit(_run_in_worker, (*job, results_dir, experiment, n_boot))
+                for job in pending.values()
+            ]
+            bar = tqdm(
+                total=len(futures), desc="runs", disable=not show_progress(progress)
+            )
+            for future in as_completed(futures):
+                future.result()  # re-raises a run's error here
+                bar.update()
+            bar.close()
+    return [
+        run_system(
+            cfg,
+            system,
+            seed,
+            results_dir,
+            experiment,
+            corpus,
+            speech_table,
+            progress,
+            n_boot=n_boot,
+        )
+        for cfg, system, seed, corpus, speech_table in jobs
+    ]
+
+
 def run_table(
     cfg: ExperimentConfig,
     systems: Sequence[str],
@@ -264,21 +355,12 @@ def run_table(
     if not seeds:
         raise ValueError("run_table: give at least one seed")
     corpus, speech_table = prepare_inputs(cfg, systems, corpus, speech_table, progress)
-    records = [
-        run_system(
-            configs.get(s, cfg),
-            s,
-            seed,
-            results_dir,
-            experiment,
-            corpus,
-            speech_table,
-            progress,
-            n_boot=n_boot,
-        )
+    jobs = [
+        (configs.get(s, cfg), s, seed, corpus, speech_table)
         for s in systems
         for seed in seeds
     ]
+    records = run_many(jobs, results_dir, experiment, progress, n_boot)
     summary = summarize(records, n_boot=n_boot)
     summary.attrs["run_ids"] = [r["run_id"] for r in records]
     return summary

@@ -195,3 +195,35 @@ def test_a_run_stored_by_another_experiment_is_reused_and_copied(
     )
     assert other["run_id"] != rec["run_id"]
     assert "reusing" not in capsys.readouterr().out
+
+
+def test_run_many_trains_missing_runs_side_by_side_as_one_at_a_time(
+    cfg, corpus, tmp_path, monkeypatch, capsys
+):
+    jobs = [(cfg, "tfidf-linear", seed, corpus, None) for seed in (0, 1, 0)]
+    monkeypatch.setenv("MLCL_WORKERS", "2")
+    side = systems.run_many(jobs, tmp_path / "a", "t", progress=False, n_boot=50)
+    assert "training 2 runs in 2 processes side by side" in capsys.readouterr().out
+    monkeypatch.setenv("MLCL_WORKERS", "1")
+    alone = systems.run_many(jobs, tmp_path / "b", "t", progress=False, n_boot=50)
+    assert "processes" not in capsys.readouterr().out
+    assert [r["seed"] for r in side] == [0, 1, 0]  # the jobs' order
+    for a, b in zip(side, alone, strict=True):
+        assert a["run_id"] == b["run_id"] and a["predictions"] == b["predictions"]
+        assert (a["G"], a["M"]) == (b["G"], b["M"])
+    # stored now: nothing trains again
+    again = systems.run_many(jobs, tmp_path / "a", "t", progress=False, n_boot=50)
+    assert [r["created"] for r in again] == [r["created"] for r in side]
+
+
+def test_run_workers_reads_the_device_and_mlcl_workers(monkeypatch):
+    from mlcl_core.runtime import run_workers
+
+    monkeypatch.setenv("MLCL_WORKERS", "3")
+    assert run_workers("cpu", 10) == 3 and run_workers("cpu", 2) == 2
+    assert run_workers("cpu", 1) == 1
+    monkeypatch.setenv("MLCL_WORKERS", "two")
+    with pytest.raises(ValueError, match="MLCL_WORKERS"):
+        run_workers("cpu", 4)
+    monkeypatch.delenv("MLCL_WORKERS")
+    assert 1 <= run_workers("cpu", 4) <= 4
