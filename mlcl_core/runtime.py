@@ -26,6 +26,7 @@ __all__ = [
     "make_optimizer",
     "run_workers",
     "init_run_worker",
+    "side_by_side",
 ]
 
 
@@ -153,3 +154,38 @@ def run_workers(device: str, jobs: int) -> int:
 def init_run_worker(threads: int) -> None:
     """A training process's start: ``threads`` torch threads (cores / processes)."""
     torch.set_num_threads(max(1, threads))
+
+
+def side_by_side(
+    fn: Any, calls: list[tuple], device: str, progress: bool = False
+) -> None:
+    """Call ``fn(*args)`` for every ``args`` of ``calls`` (independent runs that store
+    their own results), in :func:`run_workers` processes when that is more than one,
+    else here one after another. ``fn`` must be importable (a module-level function).
+    A failing call stops the rest with its error."""
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    from tqdm.auto import tqdm
+
+    from mlcl_core.display import show_progress
+
+    workers = run_workers(device, len(calls))
+    if workers == 1:
+        for args in calls:
+            fn(*args)
+        return
+    print(f"training {len(calls)} runs in {workers} processes side by side")
+    with ProcessPoolExecutor(
+        workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=init_run_worker,
+        initargs=(max(1, (os.cpu_count() or 1) // workers),),
+    ) as pool:
+        futures = [pool.submit(fn, *args) for args in calls]
+        bar = tqdm(total=len(futures), desc="runs", disable=not show_progress(progress))
+        for future in as_completed(futures):
+            future.result()  # re-raises a run's error here
+            bar.update()
+        bar.close()

@@ -18,6 +18,7 @@ The table then trains MLCL afresh with the chosen alpha, beta and tau on its own
 
 from __future__ import annotations
 
+import copy
 import pickle
 import shutil
 import time
@@ -42,6 +43,7 @@ from mlcl_core.results import (
     run_path,
     write_json_atomic,
 )
+from mlcl_core.runtime import run_workers, side_by_side
 from mlcl_core.storage import atomic_path
 from mlcl_core.systems import prepare_inputs, system_config, train_mlcl
 
@@ -73,12 +75,47 @@ def search_objective(M: float, G: float) -> float:  # noqa: N803 - the paper's n
     return (1.0 - M) + G
 
 
+def _fmin_step(objective: Callable, trials: Trials, seed: int, progress: bool) -> None:
+    """One more TPE evaluation on ``trials``, its random state fixed by ``seed`` and the
+    number of trials so far (so a resumed search draws what a whole one would)."""
+    fmin(
+        objective,
+        search_space(),
+        algo=tpe.suggest,
+        max_evals=len(trials.trials) + 1,
+        trials=trials,
+        rstate=np.random.default_rng(seed + len(trials.trials)),
+        show_progressbar=show_progress(progress),
+    )
+
+
+def startup_points(
+    trials: Trials, max_evals: int, seed: int = 0
+) -> list[tuple[float, float, float]]:
+    """(alpha, beta, tau) of the coming trials that TPE draws at random before it models
+    anything (its first ``n_startup_jobs``, 20): their points depend on the seed and the
+    trial count only, not on any result, so they are known before the search runs (the
+    same loop on a copy of ``trials`` with a constant objective) and their runs can
+    train side by side."""
+    ahead = copy.deepcopy(trials)
+    points: list[tuple[float, float, float]] = []
+
+    def constant(sample: dict[str, float]) -> dict[str, Any]:
+        points.append(weights_from_sample(sample))
+        return {"loss": 0.0, "status": STATUS_OK}
+
+    for _ in range(len(ahead.trials), min(max_evals, tpe._default_n_startup_jobs)):
+        _fmin_step(constant, ahead, seed, False)
+    return points
+
+
 def tpe_search(
     evaluate: Callable[[float, float, float], dict[str, float]],
     max_evals: int,
     trials_path: str | Path,
     seed: int = 0,
     progress: bool = False,
+    prefetch: Callable[[list[tuple[float, float, float]]], None] | None = None,
 ) -> tuple[dict[str, float], pd.DataFrame]:
     """TPE over (alpha, beta, tau); ``evaluate(alpha, beta, tau)`` returns dev ``{"M",
     "G"}``.
@@ -86,7 +123,9 @@ def tpe_search(
     Trials are pickled to ``trials_path`` after every evaluation and loaded from it when
     it exists, so calling again with a larger ``max_evals`` continues the search.
     Returns the best ``{"alpha", "beta", "tau"}`` and the trials table
-    (:func:`trials_frame`)."""
+    (:func:`trials_frame`). ``prefetch``, if given, is called first with the
+    :func:`startup_points` still to evaluate (to train them side by side; ``evaluate``
+    then finds them stored)."""
     if max_evals < 1:
         raise ValueError(f"max_evals must be >= 1, got {max_evals}")
     trials_path = Path(trials_path)
@@ -108,17 +147,11 @@ def tpe_search(
             "G": dev["G"],
         }
 
+    if prefetch is not None:
+        prefetch(startup_points(trials, max_evals, seed))
     # one at a time so every trial is saved
     for _ in range(len(trials.trials), max_evals):
-        fmin(
-            objective,
-            search_space(),
-            algo=tpe.suggest,
-            max_evals=len(trials.trials) + 1,
-            trials=trials,
-            rstate=np.random.default_rng(seed + len(trials.trials)),
-            show_progressbar=show_progress(progress),
-        )
+        _fmin_step(objective, trials, seed, progress)
         with atomic_path(trials_path) as tmp:
             tmp.write_bytes(pickle.dumps(trials))
     frame = trials_frame(trials)
@@ -168,6 +201,28 @@ def check_search_seed(search_seed: int, table_seeds: Sequence[int]) -> None:
         )
 
 
+def _trial_path(
+    cfg: ExperimentConfig, seed: int, results_dir: str | Path, experiment: str
+) -> tuple[ExperimentConfig, str, Path]:
+    """A trial's stored config, run id and record path."""
+    cfg = system_config("mlcl", cfg, seed)
+    rid = run_id("mlcl", cfg, seed, TRIAL)
+    return cfg, rid, run_path(results_dir, experiment, rid)
+
+
+def _trial_stored(
+    cfg: ExperimentConfig,
+    seed: int,
+    results_dir: str | Path,
+    experiment: str,
+    corpus: Corpus,
+) -> bool:
+    """Whether a current record of this trial is stored (run_trial reuses it)."""
+    _, rid, path = _trial_path(cfg, seed, results_dir, experiment)
+    what = f"search trial {experiment}/{rid}"
+    return reusable(path, provenance_of(corpus), what) is not None
+
+
 def run_trial(
     cfg: ExperimentConfig,
     seed: int,
@@ -182,9 +237,7 @@ def run_trial(
 
     The record has the dev scores, curve and timings, and no test prediction or score:
     the test split is not evaluated at all."""
-    cfg = system_config("mlcl", cfg, seed)
-    rid = run_id("mlcl", cfg, seed, TRIAL)
-    path = run_path(results_dir, experiment, rid)
+    cfg, rid, path = _trial_path(cfg, seed, results_dir, experiment)
     prov = provenance_of(corpus)
     stored = reusable(path, prov, f"search trial {experiment}/{rid}")
     if stored is not None:
@@ -214,6 +267,18 @@ def run_trial(
     return record
 
 
+def _store_trial(
+    cfg: ExperimentConfig,
+    seed: int,
+    results_dir: str | Path,
+    experiment: str,
+    corpus: Corpus,
+    speech_table: pd.DataFrame | None,
+) -> None:
+    """One prefetched search trial in a training process (:func:`search_mlcl`)."""
+    run_trial(cfg, seed, results_dir, experiment, corpus, speech_table, False)
+
+
 def search_mlcl(
     cfg: ExperimentConfig,
     max_evals: int,
@@ -233,10 +298,28 @@ def search_mlcl(
     check_search_seed(search_seed, table_seeds)
     corpus, speech_table = prepare_inputs(cfg, ["mlcl"], corpus, speech_table, progress)
 
+    def with_weights(alpha: float, beta: float, tau: float) -> ExperimentConfig:
+        return replace(cfg, loss=replace(cfg.loss, alpha=alpha, beta=beta, tau=tau))
+
+    def prefetch(points: list[tuple[float, float, float]]) -> None:
+        calls = [
+            (
+                with_weights(*p),
+                search_seed,
+                results_dir,
+                experiment,
+                corpus,
+                speech_table,
+            )
+            for p in points
+        ]
+        calls = [c for c in calls if not _trial_stored(c[0], *c[1:4], corpus)]
+        if run_workers(cfg.train.device, len(calls)) > 1:
+            side_by_side(_store_trial, calls, cfg.train.device, progress)
+
     def evaluate(alpha: float, beta: float, tau: float) -> dict[str, float]:
-        loss = replace(cfg.loss, alpha=alpha, beta=beta, tau=tau)
         rec = run_trial(
-            replace(cfg, loss=loss),
+            with_weights(alpha, beta, tau),
             search_seed,
             results_dir,
             experiment,
@@ -252,6 +335,7 @@ def search_mlcl(
         search_trials_path(cfg, results_dir, experiment, search_seed),
         search_seed,
         progress,
+        prefetch,
     )
 
 

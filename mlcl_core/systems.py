@@ -29,7 +29,6 @@ from mlcl_core.baselines import (
 from mlcl_core.batching import make_loaders
 from mlcl_core.config import ExperimentConfig
 from mlcl_core.corpora import Corpus, load_from_config
-from mlcl_core.display import show_progress
 from mlcl_core.features import check_speech, corpus_features
 from mlcl_core.model import build_mlcl
 from mlcl_core.outputs import SystemRun
@@ -41,7 +40,7 @@ from mlcl_core.results import (
     run_id,
     save_record,
 )
-from mlcl_core.runtime import resolve_device
+from mlcl_core.runtime import resolve_device, run_workers, side_by_side
 from mlcl_core.speech import corpus_audio
 from mlcl_core.tables import summarize
 from mlcl_core.textlcl import run_text_lcl
@@ -242,10 +241,10 @@ def run_system(
     return record
 
 
-def _run_in_worker(job: tuple) -> str:
-    """One run in a training process of :func:`run_many` (no progress bars there)."""
+def _store_run(*job: Any) -> None:
+    """One run of :func:`run_many` in a training process (no progress bars there)."""
     cfg, system, seed, corpus, speech_table, results_dir, experiment, n_boot = job
-    record = run_system(
+    run_system(
         cfg,
         system,
         seed,
@@ -256,7 +255,6 @@ def _run_in_worker(job: tuple) -> str:
         False,
         n_boot=n_boot,
     )
-    return record["run_id"]
 
 
 #: One run of :func:`run_many`: config, system, seed, corpus and speech table.
@@ -276,14 +274,6 @@ def run_many(
     with its share of the threads; one at a time on a GPU); a run's record is the same
     whether it trained alone or beside others, up to float noise of the thread count.
     A failing run stops the rest with its error."""
-    import multiprocessing
-    import os
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    from tqdm.auto import tqdm
-
-    from mlcl_core.runtime import init_run_worker, run_workers
-
     check_systems([job[1] for job in jobs])
     pending: dict[str, Job] = {}
     for job in jobs:
@@ -295,27 +285,10 @@ def run_many(
             continue
         pending[rid] = job
     device = jobs[0][0].train.device if jobs else "cpu"
-    workers = run_workers(device, len(pending))
-    if workers > 1:
-        threads = max(1, (os.cpu_count() or 1) // workers)
-        print(f"training {len(pending)} runs in {workers} processes side by side")
-        with ProcessPoolExecutor(
-            workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=init_run_worker,
-            initargs=(threads,),
-        ) as pool:
-            futures = [
-                pool.submit(_run_in_worker, (*job, results_dir, experiment, n_boot))
-                for job in pending.values()
-            ]
-            bar = tqdm(
-                total=len(futures), desc="runs", disable=not show_progress(progress)
-            )
-            for future in as_completed(futures):
-                future.result()  # re-raises a run's error here
-                bar.update()
-            bar.close()
+    if run_workers(device, len(pending)) > 1:  # else each trains below, with progress
+        extra = (results_dir, experiment, n_boot)
+        calls = [(*job, *extra) for job in pending.values()]
+        side_by_side(_store_run, calls, device, progress)
     return [
         run_system(
             cfg,

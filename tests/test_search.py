@@ -103,6 +103,7 @@ def test_trials_score_dev_only_and_never_share_a_run_with_the_table(
 ):
     calls: list = []
     monkeypatch.setattr(search, "train_mlcl", _fake_training(calls))
+    monkeypatch.setenv("MLCL_WORKERS", "1")  # the fake lives in this process only
     cfg = make_config("tiny", languages=LANGS, subset=20)
     speech = pd.DataFrame({"path": []})  # given, so nothing is synthesised
     best, frame = search.search_mlcl(
@@ -139,3 +140,23 @@ def test_a_search_seed_among_the_table_seeds_is_refused_before_work(tmp_path):
     with pytest.raises(ValueError, match="search_seed 1 is one of the table's seeds"):
         search.search_mlcl(cfg, 2, tmp_path, 1, [0, 1])
     assert not tmp_path.joinpath("search").exists()
+
+
+def test_startup_points_are_the_points_the_search_then_evaluates(tmp_path):
+    """The random startup trials do not depend on results: drawn ahead (to train side by
+    side), they are exactly what the search evaluates, also when it resumes; trials
+    after TPE's 20 startup draws depend on results and are not drawn ahead."""
+    ahead: list = []
+    calls: list = []
+    search.tpe_search(
+        _toy_evaluate(calls), 4, tmp_path / "t.pkl", seed=5, prefetch=ahead.extend
+    )
+    assert ahead == calls and len(ahead) == 4
+    more: list = []
+    resumed: list = []
+    search.tpe_search(
+        _toy_evaluate(resumed), 6, tmp_path / "t.pkl", seed=5, prefetch=more.extend
+    )
+    assert more == resumed and len(more) == 2
+    trials = search.Trials()
+    assert len(search.startup_points(trials, 25, seed=5)) == 20
