@@ -10,9 +10,10 @@ inherited by the kernels it starts) and the helpers here read it.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import pandas as pd
@@ -98,3 +99,22 @@ def labelled(table: pd.DataFrame, *columns: str) -> pd.DataFrame:
             f"have {list(table.columns)}"
         )
     return table.set_index(list(columns))
+
+
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Keep Hugging Face's per-load progress bar and load report out of the pages while
+    a checkpoint loads (the report lists, e.g., the masked-LM head a tiny "mBERT"
+    checkpoint has and a bare encoder does not use: expected, and said in the
+    chapters); errors still show."""
+    from transformers.utils import logging as hf_logging
+
+    level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()

@@ -166,8 +166,14 @@ def target_lines(
     weakest: str,
     balanced: pd.DataFrame | None = None,
     mcl_level: float | None = None,
+    mlcl_labels: float | None = None,
 ) -> list[str]:
     """The issue's targets, one Markdown line each with its numbers and verdict.
+
+    ``mlcl_labels``: how many different labels MLCL's runs predicted on test (mean over
+    seeds, :func:`mlcl_core.datalength.labels_predicted`); a run that predicts one
+    label for everything has the same accuracy in every language and so G = 0 for a
+    trivial reason, which never counts as lowering the imbalance.
 
     ``simulated``/``balanced`` are Table 2 summaries indexed by system (``combined``,
     ``mlcl``, ``tfidf-mlp``); ``difference`` is MLCL minus Combined (``{"G": (d, low,
@@ -193,13 +199,20 @@ def target_lines(
     d_g, lo_g, hi_g = difference["G"]
     d_m, lo_m, hi_m = difference["M"]
     rel = -d_g / comb["G"] if comb["G"] > 0 else float("nan")
+    constant = mlcl_labels is not None and mlcl_labels < 1.5
+    lower = bool(rel >= 0.25 and hi_g < 0)
+    why = (
+        f" MLCL predicts {mlcl_labels:.1f} label(s) on average: a constant "
+        "classifier, whose G is near 0 because it is equally poor in every language."
+        if constant
+        else ""
+    )
     lines.append(
         f"- MLCL lowers G by >= 25 % relative to Combined, outside the 95 % paired "
-        f"interval: G {comb['G']:.3f} -> {mlcl['G']:.3f} ({rel:+.0%} reduction; "
-        f"difference {d_g:+.3f} [{lo_g:+.3f}, {hi_g:+.3f}]) "
-        f"{_verdict(bool(rel >= 0.25 and hi_g < 0))}; with M not lower: M "
+        f"interval, with M not lower: G {comb['G']:.3f} -> {mlcl['G']:.3f} "
+        f"({rel:+.0%}; difference {d_g:+.3f} [{lo_g:+.3f}, {hi_g:+.3f}]), M "
         f"{comb['M']:.3f} -> {mlcl['M']:.3f} (difference {d_m:+.3f} [{lo_m:+.3f}, "
-        f"{hi_m:+.3f}]) {_verdict(bool(d_m >= 0))}."
+        f"{hi_m:+.3f}]) {_verdict(lower and d_m >= 0 and not constant)}.{why}"
     )
     falls = len(mcl_curve) >= 2 and mcl_curve[-1] < mcl_curve[0]
     below = ""

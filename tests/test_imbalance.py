@@ -113,7 +113,7 @@ def test_target_lines_say_met_and_not_met():
     diff = {"G": (-0.2, -0.3, -0.1), "M": (0.07, 0.0, 0.1)}
     lines = imbalance.target_lines(sim, diff, 0.05, [8.0, 7.0], LANGS, "bod_Tibt", bal)
     assert "G 0.300 **met**" in lines[0] and "weakest is bod_Tibt" in lines[0]
-    assert "(+67% reduction" in lines[1] and lines[1].count("**met**") == 2
+    assert "(+67%; difference" in lines[1] and lines[1].count("**met**") == 1
     assert "0.050 **not met**" in lines[2] and "(8.00 -> 7.00) **met**" in lines[2]
     assert "**not met**" in lines[3]
     # an interval that covers zero is not a significant reduction
@@ -126,8 +126,15 @@ def test_target_lines_say_met_and_not_met():
         "mya_Mymr",
     )
     assert len(lines) == 3 and "weakest is bod_Tibt" in lines[0]
-    assert lines[0].endswith("**not met**.") and lines[1].count("**not met**") == 2
+    assert lines[0].endswith("**not met**.") and lines[1].count("**not met**") == 1
     assert "0.400 **met**" in lines[2] and "(7.00 -> 8.00) **not met**" in lines[2]
+    # a G of 0 from predicting one label everywhere never counts as balance
+    const = imbalance.target_lines(
+        sim, diff, 0.4, [8.0], LANGS, "bod_Tibt", mlcl_labels=1.0
+    )[1]
+    assert "**not met**" in const and "a constant classifier" in const
+    ok = imbalance.target_lines(sim, diff, 0.4, [8.0], LANGS, "bod_Tibt", mlcl_labels=7)
+    assert "**met**" in ok[1] and "constant" not in ok[1]
     # a curve that falls only to the equal-similarity level has not aligned anything
     level = imbalance.target_lines(
         sim, diff, 0.4, [9.0, 6.86], LANGS, "bod_Tibt", mcl_level=6.87

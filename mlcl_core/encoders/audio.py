@@ -243,10 +243,13 @@ def build_audio_encoder(
     SpecAugment are off."""
     from transformers import AutoConfig, Wav2Vec2Model
 
+    from mlcl_core.display import quiet_transformers
+
     if cfg.pretrained:
-        backbone = Wav2Vec2Model.from_pretrained(
-            cfg.name_or_path, layerdrop=0.0, mask_time_prob=0.0
-        )
+        with quiet_transformers():
+            backbone = Wav2Vec2Model.from_pretrained(
+                cfg.name_or_path, layerdrop=0.0, mask_time_prob=0.0
+            )
     else:
         conf = (
             wav2vec2_config(cfg)

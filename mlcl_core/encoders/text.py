@@ -200,6 +200,8 @@ def build_text_encoder(
     weights)."""
     from transformers import AutoConfig, AutoTokenizer, BertModel
 
+    from mlcl_core.display import quiet_transformers
+
     if cfg.name_or_path is None:
         if texts is None:
             raise ValueError(
@@ -212,11 +214,12 @@ def build_text_encoder(
         return tokenizer, BertModel(conf, add_pooling_layer=False)
     tokenizer = AutoTokenizer.from_pretrained(cfg.name_or_path)
     if cfg.pretrained:
-        model = BertModel.from_pretrained(
-            cfg.name_or_path,
-            add_pooling_layer=False,
-            attn_implementation=attn_implementation,
-        )
+        with quiet_transformers():
+            model = BertModel.from_pretrained(
+                cfg.name_or_path,
+                add_pooling_layer=False,
+                attn_implementation=attn_implementation,
+            )
     else:
         conf = AutoConfig.from_pretrained(
             cfg.name_or_path, attn_implementation=attn_implementation
