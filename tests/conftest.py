@@ -100,3 +100,15 @@ def fake_wave(path: str) -> np.ndarray:
     lang, sid = path.split("/")
     n = 320 * (5 + (int(sid) * 7 + len(lang)) % 23)
     return np.sin(np.arange(n) * 0.01 * (1 + int(sid) % 5)).astype(np.float32)
+
+
+def notebook_text(nb) -> str:
+    """All text an executed chapter printed or displayed (the chapter smoke tests read
+    their numbers and sentences from it)."""
+    parts = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            parts.append(out.get("text", ""))
+            data = out.get("data", {})
+            parts.append(data.get("text/plain", "") + data.get("text/markdown", ""))
+    return "\n".join(parts)

@@ -7,21 +7,11 @@ import json
 
 import pandas as pd
 import pytest
+from conftest import notebook_text
 
 from mlcl_core.corpora import load_sib200
 
 LANGS = ["zho_Hans", "bod_Tibt", "mya_Mymr"]
-
-
-def _outputs(nb) -> str:
-    """All text the executed notebook printed or displayed."""
-    parts = []
-    for cell in nb.cells:
-        for out in cell.get("outputs", []):
-            parts.append(out.get("text", ""))
-            data = out.get("data", {})
-            parts.append(data.get("text/plain", "") + data.get("text/markdown", ""))
-    return "\n".join(parts)
 
 
 @pytest.mark.slow
@@ -39,7 +29,7 @@ def test_chapter_04_builds_table_2_with_mlcl_and_the_search(run_chapter, tmp_pat
         results_dir=str(tmp_path),
         progress=False,
     )
-    text = _outputs(nb)
+    text = notebook_text(nb)
     assert "Table 2 (sib200):" in text
     for name in ("TF-IDF n-gram MLP", "BERT-Combined", "MLCL"):
         assert name in text
@@ -104,7 +94,7 @@ def test_chapter_04_builds_table_3_from_an_mms_file(run_chapter, tmp_path):
         results_dir=str(tmp_path / "results"),
         progress=False,
     )
-    text = _outputs(nb)
+    text = notebook_text(nb)
     assert "Table 3 (mms):" in text and "MLCL paper, Table 3 (mms)" in text
     assert "adapters: simadapter" in text  # the paper's Table 3 used SimAdapter
     assert "±" in text  # two seeds: a std over seeds in every cell
@@ -143,7 +133,7 @@ def test_chapter_04_paper_profile_with_local_checkpoints(
         systems=["combined", "mlcl"],
         results_dir=str(tmp_path / "results"),
     )
-    assert "Table 2 (sib200):" in _outputs(nb)
+    assert "Table 2 (sib200):" in notebook_text(nb)
     (record,) = [
         json.loads(p.read_text())
         for p in (tmp_path / "results" / "sib200-table2").glob("mlcl-*.json")

@@ -5,17 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-
-
-def _outputs(nb) -> str:
-    """All text the executed notebook printed or displayed."""
-    parts = []
-    for cell in nb.cells:
-        for out in cell.get("outputs", []):
-            parts.append(out.get("text", ""))
-            data = out.get("data", {})
-            parts.append(data.get("text/plain", "") + data.get("text/markdown", ""))
-    return "\n".join(parts)
+from conftest import notebook_text
 
 
 @pytest.mark.slow
@@ -36,7 +26,7 @@ def test_chapter_04b_runs_the_simulated_setting(run_chapter, tmp_path):
         results_dir=str(tmp_path),
         progress=False,
     )
-    text = _outputs(nb)
+    text = notebook_text(nb)
     # the pre-training mix and the vocabulary: no Tibetan, Tibetan mostly [UNK]
     assert "pool: 87 languages" in text and "tiny mBERT checkpoint" in text
     assert "of bod_Tibt's tokens are [UNK]" in text

@@ -8,18 +8,7 @@ import re
 import time
 
 import pytest
-
-
-def _outputs(nb) -> str:
-    """All text the executed notebook printed or displayed."""
-    parts = []
-    for cell in nb.cells:
-        for out in cell.get("outputs", []):
-            parts.append(out.get("text", ""))
-            data = out.get("data", {})
-            parts.append(data.get("text/plain", "") + data.get("text/markdown", ""))
-    return "\n".join(parts)
-
+from conftest import notebook_text
 
 SMOKE = {
     "subset": 16,
@@ -40,7 +29,7 @@ def test_chapter_05_builds_table_4_and_the_curves(run_chapter, tmp_path, repo_ro
 
     start = time.time()
     nb = run_chapter("05_adapters_and_data", results_dir=str(tmp_path), **SMOKE)
-    text = _outputs(nb)
+    text = notebook_text(nb)
     # the search is chapter 4's: the same trials file its config and seed give
     ch4_cfg = make_config(
         "tiny", subset=16, num_epochs=1, meta_steps=1, max_seconds=2.0

@@ -7,7 +7,7 @@ import json
 import time
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, notebook_text
 from papermill.exceptions import PapermillExecutionError
 
 ROWS = (
@@ -19,17 +19,6 @@ ROWS = (
     "MLCL, segments alignment",
     "MLCL, [CLS] without audio",
 )
-
-
-def _outputs(nb) -> str:
-    """All text the executed notebook printed or displayed."""
-    parts = []
-    for cell in nb.cells:
-        for out in cell.get("outputs", []):
-            parts.append(out.get("text", ""))
-            data = out.get("data", {})
-            parts.append(data.get("text/plain", "") + data.get("text/markdown", ""))
-    return "\n".join(parts)
 
 
 SMOKE = {
@@ -50,7 +39,7 @@ SMOKE = {
 def test_chapter_06_builds_table_5_differences_and_the_tau_curve(run_chapter, tmp_path):
     start = time.time()
     nb = run_chapter("06_ablations", results_dir=str(tmp_path), **SMOKE)
-    text = _outputs(nb)
+    text = notebook_text(nb)
     for row in ROWS:  # the table, and every other row's verdict against the full model
         assert row in text
         if row != "MLCL":
