@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from mlcl_core.ablations import Ablation, ablation_summary
+from mlcl_core.datalength import labels_predicted
 from mlcl_core.results import run_id, run_path
 from mlcl_core.systems import system_config
 from mlcl_core.tables import reference_table
@@ -220,4 +221,22 @@ def tau_findings(tau_differences: pd.DataFrame, searched: str, seeds: int) -> st
         f"{head}outside the noise: {'; '.join(outside)}. The search chose tau on dev, "
         "so a better test point is no reason to change it, and its interval covers "
         "test-sentence noise only, not the seed noise above."
+    )
+
+
+def collapsed_line(records: dict[str, list[dict[str, Any]]]) -> str:
+    """A Markdown line naming the rows whose runs predict one label for (nearly) every
+    test sentence (fewer than 1.5 different labels on average): such a row has the same
+    accuracy in every language, so its G is near 0 for a trivial reason and a lower G
+    there is no gain in balance. Empty when no row collapsed."""
+    labels = labels_predicted(records)
+    flat = labels[labels < 1.5]
+    if flat.empty:
+        return ""
+    names = ", ".join(f"{name} ({n:.1f})" for name, n in flat.items())
+    return (
+        f"- Constant classifiers: {names} predict on average fewer than 1.5 different "
+        "labels on the test split, the same one for nearly every sentence; their G is "
+        "near 0 because every language gets that label's share, not because they serve "
+        "the languages alike. Read their G differences above with this in mind."
     )

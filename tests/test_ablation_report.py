@@ -130,3 +130,11 @@ def test_tau_findings_name_the_points_outside_the_noise():
     quiet = R.tau_findings(diff.loc[["tau 0.5"]], "tau 0.3", 2)
     assert quiet.endswith("every other tau is inside the noise on M and G.")
     assert "no other point" in R.tau_findings(diff.iloc[:0], "tau 0.3", 1)
+
+
+def test_collapsed_line_names_rows_that_predict_one_label():
+    flat = [_record("flat0", 0, dict.fromkeys(LANGS, 0))]  # label 0 everywhere
+    line = R.collapsed_line({"MLCL": FULL, "MLCL, tau = 0.01": flat})
+    assert "MLCL, tau = 0.01 (1.0)" in line and "Constant classifiers" in line
+    assert "MLCL (" not in line
+    assert R.collapsed_line({"MLCL": FULL}) == ""
