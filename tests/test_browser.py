@@ -114,12 +114,22 @@ return Array.from(article.querySelectorAll('table'))
 """
 
 
+def _toc_files(entries: list[dict]) -> list[str]:
+    """The files of ``entries`` in reading order, each followed by its sections."""
+    files: list[str] = []
+    for entry in entries:
+        files.append(entry["file"])
+        files += _toc_files(entry.get("sections", []))
+    return files
+
+
 def _toc_pages() -> list[str]:
-    """The html paths of the root and every chapter listed in _toc.yml."""
+    """The html paths of the root and every chapter (and section) listed in _toc.yml,
+    in reading order."""
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = [toc["root"]] + [c["file"] for c in toc.get("chapters", [])]
+    files = [toc["root"]] + _toc_files(toc.get("chapters", []))
     for part in toc.get("parts", []):
-        files += [c["file"] for c in part.get("chapters", [])]
+        files += _toc_files(part.get("chapters", []))
     return [f"{Path(f).with_suffix('')}.html" for f in files]
 
 
