@@ -404,13 +404,23 @@ def optimiser_step(trainer: Trainer) -> None:
 
 
 def text_rows(cfg, corpus, args) -> list[dict]:
-    """The text baselines' step: Combined and Combined+PGD (10 extra passes)."""
-    from mlcl_core.baselines import TextClassifier, adversary_for
+    """The text baselines' step: Combined, Combined+PGD (10 extra passes) and PGD with
+    full backwards in its search steps (``pgd before``: PGD before issue 8).
+
+    Same init and batches for every row; the rows are stepped in turn (like the MLCL
+    rows), each with its own RNG state, so PGD's two paths see the same dropout masks
+    and their losses agree."""
+    from mlcl_core.baselines import PGD, TextClassifier, adversary_for
     from mlcl_core.encoders import build_text_encoder
 
-    out = []
     train = corpus.split("train")
-    for system in ("combined", "combined+pgd"):
+    adversaries = {
+        "combined": None,
+        "combined+pgd": adversary_for("combined+pgd"),
+        "pgd before": PGD(eps=0.01, alpha=0.01, steps=10, full_backwards=True),
+    }
+    rows = []
+    for name, adversary in adversaries.items():
         seed_everything(args.seed)
         tok, enc = build_text_encoder(
             cfg.text, [t for lang in LANGS for t in train[lang]]
@@ -420,23 +430,37 @@ def text_rows(cfg, corpus, args) -> list[dict]:
         )
         ds = ParallelDataset(corpus, "train", tok, LANGS, cfg.data.max_text_len)
         loader = make_loader(ds, cfg.train.batch_size, shuffle=True, seed=args.seed)
-        trainer = Trainer(
-            model, cfg.train, adversary=adversary_for(system), progress=False
-        )
+        trainer = Trainer(model, cfg.train, adversary=adversary, progress=False)
         model.train()
-        it, times = iter(loader), []
-        for _ in range(args.pgd_steps + 1):  # the first step is a warm-up
-            sync(trainer.device)
+        rows.append(
+            {
+                "row": name,
+                "trainer": trainer,
+                "it": iter(loader),
+                "rng": torch.get_rng_state(),
+                "times": [],
+                "losses": [],
+            }
+        )
+    for _ in range(args.pgd_steps + 1):  # the first step is a warm-up
+        for r in rows:
+            torch.set_rng_state(r["rng"])
+            sync(r["trainer"].device)
             t = time.perf_counter()
-            o = trainer._train_step(next(it))
-            sync(trainer.device)
-            times.append(time.perf_counter() - t)
-        step_s = float(np.median(times[1:]))
+            o = r["trainer"]._train_step(next(r["it"]))
+            sync(r["trainer"].device)
+            r["times"].append(time.perf_counter() - t)
+            r["losses"].append(o.loss.item())
+            r["rng"], r["rows"] = torch.get_rng_state(), o.logits.shape[0]
+    out = []
+    for r in rows:
+        step_s = float(np.median(r["times"][1:]))
         out.append(
             {
-                "row": system,
+                "row": r["row"],
                 "step_ms": 1000 * step_s,
-                "samples_s": o.logits.shape[0] / step_s,
+                "samples_s": r["rows"] / step_s,
+                "losses": r["losses"],
             }
         )
     return out
@@ -555,12 +579,23 @@ def main(argv: list[str] | None = None) -> None:
     print(f"  {'total':42s} {total:9.1f}")
     if args.pgd_steps:
         print(f"\n## Text baselines, project path ({args.pgd_steps} timed steps)")
-        for r in text_rows(cfg, corpus, args):
+        text = {r["row"]: r for r in text_rows(cfg, corpus, args)}
+        for r in text.values():
             print(
                 f"  {r['row']:14s} step {r['step_ms']:8.1f} ms"
                 f"  {r['samples_s']:8.1f} samples/s"
             )
+        fast, full = text["combined+pgd"], text["pgd before"]
+        diff = np.abs(np.array(fast["losses"]) - np.array(full["losses"])).max()
+        print(
+            f"  max |combined+pgd - pgd before| loss over {len(full['losses'])}"
+            f" steps: {diff:.2e}; combined+pgd / combined step time:"
+            f" {fast['step_ms'] / text['combined']['step_ms']:.1f}"
+        )
     final_ratios(results)
+    if args.pgd_steps:
+        pgd_ratio = text["combined+pgd"]["samples_s"] / text["pgd before"]["samples_s"]
+        print(f"  combined+pgd / pgd before: {pgd_ratio:.2f}x")
     print(f"# benchmark wall time {time.perf_counter() - began:.0f} s")
 
 

@@ -112,6 +112,42 @@ def test_pgd_stays_in_the_eps_ball_keeps_clean_gradients_and_restores_embeddings
     assert adv_losses[-1] >= adv_losses[0] - 1e-6  # ascent on the loss
 
 
+def _pgd_with_full_backwards(pgd, model, loss_fn):
+    """PGD as first written: clean gradients backed up, every search step a full
+    backward into ``.grad`` (the reference for the E-only search of :class:`PGD`)."""
+    emb = model.get_input_embeddings().weight
+    params = [p for p in model.parameters() if p.grad is not None]
+    clean = [p.grad.clone() for p in params]
+    e0 = emb.data.clone()
+    for t in range(pgd.steps):
+        norm = emb.grad.norm()
+        emb.data.add_(pgd.alpha * emb.grad / norm)
+        delta = emb.data - e0
+        if delta.norm() > pgd.eps:
+            emb.data.copy_(e0 + pgd.eps * delta / delta.norm())
+        if t < pgd.steps - 1:
+            model.zero_grad(set_to_none=False)
+        else:
+            for p, g in zip(params, clean):
+                p.grad.copy_(g)
+        loss_fn().backward()
+    emb.data.copy_(e0)
+
+
+def test_pgd_search_steps_give_the_gradients_of_full_backwards():
+    batch = _batch()
+    fast, ref = _model(), _model()
+    for m in (fast, ref):
+        _clean_grads(m, batch)
+    pgd = PGD(eps=0.01, alpha=0.004, steps=4)
+    pgd.attack(fast, batch, lambda: fast(batch).loss)
+    _pgd_with_full_backwards(pgd, ref, lambda: ref(batch).loss)
+    grads = dict(ref.named_parameters())
+    for n, p in fast.named_parameters():
+        torch.testing.assert_close(p.grad, grads[n].grad, rtol=1e-5, atol=1e-7)
+        torch.testing.assert_close(p.data, grads[n].data, rtol=0, atol=0)
+
+
 def test_adversary_settings_are_the_papers():
     assert adversary_for("combined+fgm").eps == 0.03
     pgd = adversary_for("combined+pgd")
