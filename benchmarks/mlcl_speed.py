@@ -59,7 +59,7 @@ from mlcl_core.config import make_config  # noqa: E402
 from mlcl_core.corpora import load_sib200  # noqa: E402
 from mlcl_core.features import corpus_features  # noqa: E402
 from mlcl_core.model import build_mlcl  # noqa: E402
-from mlcl_core.runtime import seed_everything  # noqa: E402
+from mlcl_core.runtime import make_optimizer, seed_everything  # noqa: E402
 from mlcl_core.training import Trainer  # noqa: E402
 
 LANGS = ("zho_Hans", "bod_Tibt", "mya_Mymr")
@@ -93,7 +93,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="naive,before,project+nomemo,project,project@1",
         help="rows to run; NAME@N runs that row's steps on N CPU threads;"
         " project+loop / project+eager / project+nomemo undo one change of the"
-        " project row",
+        " project row (project+unfused: the single-tensor optimiser step)",
     )
     p.add_argument(
         "--pgd-steps", type=int, default=None, help="text-baseline steps (0: skip)"
@@ -223,9 +223,12 @@ class Row:
         seed: int,
         threads: int = 0,
         passes: int = 1,
+        fused: bool = True,
     ) -> None:
         self.name, self.train_cfg, self.threads = name, train_cfg, threads
         self.trainer = Trainer(model, train_cfg, progress=False)
+        if not fused:
+            unfuse(self.trainer)
         self.trainer.total_steps = total_steps
         self.device = self.trainer.device
         self.it = itertools.chain.from_iterable(loader for _ in range(passes))
@@ -283,6 +286,16 @@ class Row:
             "losses": self.losses,
             "bf16": self.trainer.use_bf16,
         }
+
+
+def unfuse(trainer: Trainer) -> None:
+    """Give ``trainer`` the single-tensor optimiser step of the paths before issue 8."""
+    cfg = trainer.cfg
+    trainer.optimizer = make_optimizer(
+        cfg.optimizer, trainer._param_groups(), cfg.lr, trainer.device, fused=False
+    )
+    for group in trainer.optimizer.param_groups:
+        group["base_lr"] = group["lr"]
 
 
 def state_tensors(trainer: Trainer):
@@ -431,6 +444,8 @@ def text_rows(cfg, corpus, args) -> list[dict]:
         ds = ParallelDataset(corpus, "train", tok, LANGS, cfg.data.max_text_len)
         loader = make_loader(ds, cfg.train.batch_size, shuffle=True, seed=args.seed)
         trainer = Trainer(model, cfg.train, adversary=adversary, progress=False)
+        if name == "pgd before":
+            unfuse(trainer)
         model.train()
         rows.append(
             {
@@ -553,6 +568,7 @@ def main(argv: list[str] | None = None) -> None:
                 args.seed,
                 int(threads or 0),
                 args.passes,
+                fused=name == "project" and "unfused" not in mods,
             )
         )
     for step in range(len(batches) * args.passes):
