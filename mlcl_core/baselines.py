@@ -34,6 +34,7 @@ from mlcl_core.batching import make_loaders
 from mlcl_core.config import POOLING_KINDS, ExperimentConfig, NgramConfig, check_choice
 from mlcl_core.corpora import Corpus
 from mlcl_core.encoders import build_text_encoder, pool
+from mlcl_core.encoders.packed import text_states
 from mlcl_core.outputs import Evaluation, FitResult, ModelOutput, SystemRun
 from mlcl_core.runtime import seed_everything
 from mlcl_core.training import Trainer
@@ -60,19 +61,26 @@ class TextClassifier(nn.Module):
         self.encoder, self.pooling = encoder, pooling
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(encoder.config.hidden_size, num_labels)
+        self.packed_text = True  # False: the padded forward (the speed benchmark)
 
     def get_input_embeddings(self) -> nn.Embedding:
         """The word-embedding matrix E that FGM and PGD perturb."""
         return self.encoder.get_input_embeddings()
 
-    def forward(self, batch: dict[str, Any]) -> ModelOutput:
+    def encode(
+        self, batch: dict[str, Any]
+    ) -> tuple[torch.Tensor, torch.Tensor, int, int]:
+        """Token states (R, L, D) and mask (R, L) of the batch's R = K*B texts
+        (language-major), on the real tokens only where the encoder allows
+        (:func:`~mlcl_core.encoders.packed.text_states`), and K, B."""
         input_ids, attn = batch["input_ids"], batch["attention_mask"]  # (K, B, L)
         k, b, n_tok = input_ids.shape
         mask = attn.reshape(k * b, n_tok)  # (R, L)
-        # (R, L, D)
-        states = self.encoder(
-            input_ids=input_ids.reshape(k * b, n_tok), attention_mask=mask
-        ).last_hidden_state
+        ids = input_ids.reshape(k * b, n_tok)
+        return text_states(self.encoder, ids, mask, self.packed_text), mask, k, b
+
+    def forward(self, batch: dict[str, Any]) -> ModelOutput:
+        states, mask, k, b = self.encode(batch)  # (R, L, D), (R, L)
         # (R, C)
         logits = self.classifier(self.dropout(pool(states, mask, self.pooling)))
         y = batch["y"].repeat(k)  # (R,)

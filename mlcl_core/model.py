@@ -41,6 +41,7 @@ from mlcl_core.config import (
 )
 from mlcl_core.corpora import Corpus
 from mlcl_core.encoders import build_audio_encoder, build_text_encoder, pool
+from mlcl_core.encoders.packed import text_states
 from mlcl_core.fusion import CMBertFusion
 from mlcl_core.losses import lcl_loss, mcl_loss
 from mlcl_core.outputs import ModelOutput
@@ -115,6 +116,7 @@ class MLCLModel(nn.Module):
         self.fusion = CMBertFusion(dt, da, fusion_cfg)
         self.classifier = nn.Linear(dt, num_labels)
         self.audio_one_call = True  # see _audio; False: today's loop over languages
+        self.packed_text = True  # False: the padded text forward (speed benchmark)
 
     def train(self, mode: bool = True) -> MLCLModel:
         """Train mode, except that a frozen audio backbone keeps its dropout off.
@@ -195,19 +197,24 @@ class MLCLModel(nn.Module):
             )
         input_ids, attn = batch["input_ids"], batch["attention_mask"]  # (K, B, L)
         k, b, n_tok = input_ids.shape
-        # The text encoder is shared: one call over all K*B texts.
-        # (K*B, L, Dt)
-        states = self.text_encoder(
-            input_ids=input_ids.reshape(k * b, n_tok),
-            attention_mask=attn.reshape(k * b, n_tok),
-        ).last_hidden_state
         text_mask = attn.reshape(k * b, n_tok)
+        # The text encoder is shared: one call over all K*B texts, on their real tokens
+        # only (mlcl_core.encoders.packed). (K*B, L, Dt)
+        states = text_states(
+            self.text_encoder,
+            input_ids.reshape(k * b, n_tok),
+            text_mask,
+            self.packed_text,
+        )
         # (K*B, T, Da), (K*B, Da)
         frames_all, pooled_all, reg = self._audio(
             batch["audio_feats"], batch["audio_mask"], langs
         )
         frame_mask = batch["audio_mask"].reshape(k * b, -1)  # (K*B, T)
-        fused = self.fusion(states, text_mask, frames_all, frame_mask)  # (K*B, L, Dt)
+        # (K*B, L, Dt); with [CLS] pooling only the fused [CLS] (K*B, 1, Dt) is needed
+        fused = self.fusion(
+            states, text_mask, frames_all, frame_mask, cls_only=self.pooling == "cls"
+        )
         # The classifier reads the fused [CLS] (CM-BERT) or, with mean pooling, the mean
         # of the fused token states: a randomly initialised encoder has no pre-trained
         # [CLS] summary, and the mean sees every token (and, through the fusion, its

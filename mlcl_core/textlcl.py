@@ -59,12 +59,7 @@ class TextLCLClassifier(TextClassifier):
         )
 
     def forward(self, batch: dict[str, Any]) -> ModelOutput:
-        input_ids, attn = batch["input_ids"], batch["attention_mask"]  # (K, B, L)
-        k, b, n_tok = input_ids.shape
-        mask = attn.reshape(k * b, n_tok)  # (R, L)
-        states = self.encoder(
-            input_ids=input_ids.reshape(k * b, n_tok), attention_mask=mask
-        ).last_hidden_state  # (R, L, D)
+        states, mask, k, b = self.encode(batch)  # (R, L, D), (R, L)
         pooled = pool(states, mask, self.pooling)  # (R, D)
         logits = self.classifier(self.dropout(pooled))  # (R, C)
         y = batch["y"].repeat(k)  # (R,)

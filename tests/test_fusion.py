@@ -134,3 +134,18 @@ def test_cmbert_literal_zero_cls_audio_leaves_cls_output_text_only(align):
 def test_bad_heads_is_a_clear_error():
     with pytest.raises(ValueError, match="align_heads"):
         CMBertFusion(DT, 9, FusionConfig(align_heads=2))
+
+
+@pytest.mark.parametrize("align", ["cross_attention", "segments"])
+def test_cls_only_gives_the_fused_cls_and_its_gradients(align):
+    torch.manual_seed(0)
+    fusion = CMBertFusion(DT, DA, FusionConfig(align=align)).eval()
+    text, text_mask, frames, frame_mask = _inputs()
+    text.requires_grad_(True)
+    full = fusion(text, text_mask, frames, frame_mask)[:, :1]
+    (grad_full,) = torch.autograd.grad(full.pow(2).sum(), text)
+    cls = fusion(text, text_mask, frames, frame_mask, cls_only=True)
+    (grad_cls,) = torch.autograd.grad(cls.pow(2).sum(), text)
+    assert cls.shape == (3, 1, DT)
+    torch.testing.assert_close(cls, full, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(grad_cls, grad_full, rtol=1e-4, atol=1e-5)
