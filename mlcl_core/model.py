@@ -307,6 +307,8 @@ def build_mlcl(cfg: ExperimentConfig, corpus: Corpus) -> MLCLModel:
     texts = [t for lang in langs for t in train[lang]]
     tokenizer, text_encoder = build_text_encoder(cfg.text, texts)
     audio_encoder = build_audio_encoder(cfg.audio, cfg.adapter, langs)
+    # the frozen prefix's states are kept on disk beside the features (frozen.py)
+    audio_encoder.frozen_prefix.cache_root = cfg.speech.feature_cache_dir
     return MLCLModel(
         text_encoder,
         audio_encoder,

@@ -201,3 +201,84 @@ def test_frozen_prefix_memo_gives_the_backbones_frames_and_rng_stream():
         replace(cfg.audio, freeze_backbone=False), cfg.adapter, langs
     ).eval()
     assert not free.frozen_prefix.applies(feats)
+
+
+def _stored_encoder(cfg, root, seed: int = 0):
+    """A tiny audio encoder in eval mode with its prefix states stored under ``root``;
+    seeded, so that two calls give the same adapters too."""
+    torch.manual_seed(seed)
+    audio = build_audio_encoder(cfg.audio, cfg.adapter, cfg.data.languages).eval()
+    assert audio.frozen_prefix.cache_root is None  # memory only unless asked
+    audio.frozen_prefix.cache_root = root
+    return audio
+
+
+def _counting(audio, monkeypatch) -> list[int]:
+    """Count the clips whose prefix ``audio`` computes (rather than reads)."""
+    prefix, calls = audio.frozen_prefix, []
+    compute = prefix._compute
+    monkeypatch.setattr(
+        prefix, "_compute", lambda data: calls.append(1) or compute(data)
+    )
+    return calls
+
+
+def test_frozen_prefix_disk_store_is_shared_by_encoders_with_the_same_weights(
+    tmp_path, monkeypatch
+):
+    """A second encoder with the same frozen weights reads every clip's states from
+    the disk store without computing them, bitwise; other weights use another folder."""
+    cfg = make_config("tiny")
+    langs = cfg.data.languages
+    names = [lang for lang in langs for _ in range(16)]
+    feats, mask = _audio_batch()
+    first = _stored_encoder(cfg, tmp_path)
+    frames, pooled = first(feats, mask, names)
+    (folder,) = tmp_path.iterdir()
+    assert folder.name.startswith("prefix-")
+    assert len(list(folder.glob("*.npy"))) == len(feats)
+    assert not list(folder.glob(".*"))  # no temporary file left behind
+    second = _stored_encoder(cfg, tmp_path)
+    calls = _counting(second, monkeypatch)
+    frames2, pooled2 = second(feats, mask, names)
+    assert calls == []
+    assert torch.equal(frames2, frames) and torch.equal(pooled2, pooled)
+    for key, states in first.frozen_prefix.states.items():
+        assert torch.equal(second.frozen_prefix.states[key], states)
+    # Other frozen weights: a folder of their own, every clip computed there.
+    other = _stored_encoder(
+        replace(cfg, audio=replace(cfg.audio, init_seed=1)), tmp_path
+    )
+    other_calls = _counting(other, monkeypatch)
+    other(feats, mask, names)
+    assert len(other_calls) == len(feats)
+    folders = sorted(p for p in tmp_path.iterdir())
+    assert len(folders) == 2 and folder in folders
+    assert len(list(folder.glob("*.npy"))) == len(feats)
+
+
+def test_frozen_prefix_recomputes_and_rewrites_a_broken_file(tmp_path, monkeypatch):
+    """A truncated file, one of garbage and one of the wrong shape are computed again
+    and written again; the others are read."""
+    import numpy as np
+
+    cfg = make_config("tiny")
+    names = [lang for lang in cfg.data.languages for _ in range(16)]
+    feats, mask = _audio_batch()
+    frames = _stored_encoder(cfg, tmp_path)(feats, mask, names)[0]
+    (folder,) = tmp_path.iterdir()
+    files = sorted(folder.glob("*.npy"))
+    before = {path: np.load(path) for path in files}
+    files[0].write_bytes(files[0].read_bytes()[:-100])
+    files[1].write_bytes(b"not an array")
+    np.save(files[2], np.zeros((3, 5), np.float32))
+    second = _stored_encoder(cfg, tmp_path)
+    calls = _counting(second, monkeypatch)
+    assert torch.equal(second(feats, mask, names)[0], frames)
+    assert len(calls) == 3
+    for path, held in before.items():  # rewritten whole, the others untouched
+        assert np.array_equal(np.load(path), held)
+        assert torch.equal(
+            second.frozen_prefix.states[bytes.fromhex(path.stem)],
+            torch.from_numpy(held),
+        )

@@ -4,6 +4,7 @@ errors."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -165,6 +166,20 @@ def test_build_returns_the_model_alone_with_its_tokenizer(corpus):
     model = build_mlcl(make_config("tiny", **SMALL), corpus)
     assert isinstance(model, MLCLModel) and not hasattr(model, "timings")
     assert model.tokenizer is not None and model.tokenizer.pad_token == "[PAD]"
+
+
+def test_build_stores_the_frozen_audio_prefix_beside_the_features(corpus, tmp_path):
+    """The frozen prefix's disk store lives under ``feature_cache_dir``; ``None``
+    keeps it in memory only."""
+    cfg = make_config("tiny", **SMALL, feature_cache_dir=str(tmp_path))
+    model = build_mlcl(cfg, corpus).eval()
+    assert model.audio_encoder.frozen_prefix.cache_root == str(tmp_path)
+    feats = torch.randn(2, 12, model.audio_encoder.feature_dim)
+    model.audio_encoder(feats, torch.ones(2, 12, dtype=torch.bool), LANGS[0])
+    (folder,) = tmp_path.glob("prefix-*")
+    assert len(list(folder.glob("*.npy"))) == 2
+    off = replace(cfg, speech=replace(cfg.speech, feature_cache_dir=None))
+    assert build_mlcl(off, corpus).audio_encoder.frozen_prefix.cache_root is None
 
 
 def test_forward_rejects_text_only_batches_and_unknown_languages(corpus, speech_table):

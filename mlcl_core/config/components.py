@@ -77,7 +77,9 @@ class SpeechConfig:
         marytts_url: base URL of a MaryTTS server (``marytts`` backend only).
         feature_cache_dir: where the frozen feature extractor's output for a whole
             corpus is cached (keyed by the extractor's weights, ``max_seconds`` and the
-            clips); ``None`` turns the cache off.
+            clips), and ``build_mlcl``'s frozen audio prefix states with it
+            (``prefix-<key>/``, see ``mlcl_core.encoders.frozen``); ``None`` turns both
+            caches off.
         fallback_voices: read a language the backend has no voice for with the voice
             of its script (``speech.fallback.SCRIPT_STAND_INS``: Tibetan script through
             the Tibetan pipeline, Bengali through ``bn``, Latin through Indonesian);
