@@ -163,16 +163,51 @@ def init_run_worker(threads: int) -> None:
     torch.set_num_threads(max(1, threads))
 
 
+#: The training processes of :func:`side_by_side`, kept for the next call: a fresh
+#: process pays about 6 s of imports (torch, transformers' model classes) before its
+#: first run, and a chapter calls :func:`side_by_side` several times.
+_POOLS: dict[tuple[int, int], Any] = {}
+
+
+def _pool(workers: int, threads: int) -> Any:
+    """The kept pool of ``workers`` spawned processes with ``threads`` threads each
+    (made on first use; a broken pool, e.g. a killed process, is replaced)."""
+    import atexit
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    key = (workers, threads)
+    pool = _POOLS.get(key)
+    if pool is None or getattr(pool, "_broken", False):
+        pool = ProcessPoolExecutor(
+            workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=init_run_worker,
+            initargs=(threads,),
+        )
+        if not _POOLS:
+            atexit.register(shutdown_workers)
+        _POOLS[key] = pool
+    return pool
+
+
+def shutdown_workers() -> None:
+    """Stop the kept training processes (at exit; call it after changing library code
+    in a running kernel, so the next runs import the new code)."""
+    while _POOLS:
+        _POOLS.popitem()[1].shutdown(wait=True, cancel_futures=True)
+
+
 def side_by_side(
     fn: Any, calls: list[tuple], device: str, progress: bool = False
 ) -> None:
     """Call ``fn(*args)`` for every ``args`` of ``calls`` (independent runs that store
     their own results), in :func:`run_workers` processes when that is more than one,
     else here one after another. ``fn`` must be importable (a module-level function).
-    A failing call stops the rest with its error."""
-    import multiprocessing
+    A failing call stops the rest with its error. The processes are kept for the next
+    call (:func:`shutdown_workers` stops them)."""
     import os
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import as_completed
 
     from tqdm.auto import tqdm
 
@@ -184,15 +219,14 @@ def side_by_side(
             fn(*args)
         return
     print(f"training {len(calls)} runs in {workers} processes side by side")
-    with ProcessPoolExecutor(
-        workers,
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=init_run_worker,
-        initargs=(max(1, (os.cpu_count() or 1) // workers),),
-    ) as pool:
-        futures = [pool.submit(fn, *args) for args in calls]
-        bar = tqdm(total=len(futures), desc="runs", disable=not show_progress(progress))
+    pool = _pool(workers, max(1, (os.cpu_count() or 1) // workers))
+    futures = [pool.submit(fn, *args) for args in calls]
+    bar = tqdm(total=len(futures), desc="runs", disable=not show_progress(progress))
+    try:
         for future in as_completed(futures):
             future.result()  # re-raises a run's error here
             bar.update()
+    finally:
+        for future in futures:  # after an error: the rest do not start
+            future.cancel()
         bar.close()
