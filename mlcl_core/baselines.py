@@ -8,7 +8,8 @@ Text-only BERT baselines share the :class:`~mlcl_core.training.Trainer` with MLC
   language);
 - ``combined+fgm`` / ``combined+pgd``: ``combined`` with adversarial training on the
   word embedding matrix (:class:`FGM`, eps 0.03; :class:`PGD`, eps 0.01, alpha 0.01, K
-  10 - the paper's settings). PGD costs about K + 1 forward/backward passes per step.
+  10 - the paper's settings; the tiny profile's K is 3, ``TrainConfig.pgd_steps``). PGD
+  costs K + 1 forward passes per step and K - 1 of its backward passes only reach E.
 
 ``tfidf-linear`` / ``tfidf-mlp``: a TF-IDF character n-gram classifier per language
 (scikit-learn), SIB-200's strong simple baseline and the one to beat on Tibetan.
@@ -186,12 +187,14 @@ class PGD:
         emb.data.copy_(e0)
 
 
-def adversary_for(system: str) -> FGM | PGD | None:
-    """The adversarial hook of a baseline system, with the paper's settings."""
+def adversary_for(system: str, pgd_steps: int = 10) -> FGM | PGD | None:
+    """The adversarial hook of a baseline system, with the paper's settings (FGM eps
+    0.03; PGD eps 0.01, alpha 0.01) and ``pgd_steps`` PGD steps (the paper's 10;
+    ``TrainConfig.pgd_steps``)."""
     if system.endswith("+fgm"):
         return FGM(eps=0.03)
     if system.endswith("+pgd"):
-        return PGD(eps=0.01, alpha=0.01, steps=10)
+        return PGD(eps=0.01, alpha=0.01, steps=pgd_steps)
     return None
 
 

@@ -137,7 +137,8 @@ def _combined(name: str) -> Runner:
         checkpoint_dir: Path | None,
         progress: bool,
     ) -> SystemRun:
-        return run_combined(cfg, corpus, adversary_for(name), checkpoint_dir, progress)
+        adversary = adversary_for(name, cfg.train.pgd_steps)
+        return run_combined(cfg, corpus, adversary, checkpoint_dir, progress)
 
     return run
 

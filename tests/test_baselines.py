@@ -157,6 +157,17 @@ def test_adversary_settings_are_the_papers():
         PGD(steps=0)
 
 
+def test_the_tiny_profile_takes_three_pgd_steps_and_the_paper_ten():
+    from mlcl_core.config import make_config
+
+    tiny, paper = make_config("tiny"), make_config("paper")
+    assert (tiny.train.pgd_steps, paper.train.pgd_steps) == (3, 10)
+    assert adversary_for("combined+pgd", tiny.train.pgd_steps).steps == 3
+    assert make_config("tiny", pgd_steps=10).train.pgd_steps == 10
+    with pytest.raises(ValueError, match="pgd_steps must be >= 1"):
+        make_config("tiny", pgd_steps=0)
+
+
 @pytest.fixture(scope="module")
 def corpus():
     return load_sib200(languages=LANGS).select(subset=48)
