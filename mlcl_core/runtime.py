@@ -159,8 +159,15 @@ def run_workers(device: str, jobs: int) -> int:
 
 
 def init_run_worker(threads: int) -> None:
-    """A training process's start: ``threads`` torch threads (cores / processes)."""
+    """A training process's start: ``threads`` torch threads (cores / processes), and
+    the imports every run needs (about 6 s: the trainer and transformers' model
+    classes), done here so that :func:`start_workers` can pay them ahead."""
     torch.set_num_threads(max(1, threads))
+    import transformers  # noqa: F401
+
+    import mlcl_core.systems  # noqa: F401
+
+    transformers.BertModel, transformers.Wav2Vec2Model  # noqa: B018 (lazy imports)
 
 
 #: The training processes of :func:`side_by_side`, kept for the next call: a fresh
@@ -189,6 +196,27 @@ def _pool(workers: int, threads: int) -> Any:
             atexit.register(shutdown_workers)
         _POOLS[key] = pool
     return pool
+
+
+def _no_op() -> None:
+    """A task that only makes a training process start (see :func:`start_workers`)."""
+
+
+def start_workers(device: str) -> None:
+    """Start the training processes of :func:`side_by_side` now, without waiting for
+    them: their start-up imports overlap with what the caller does next (a chapter
+    lists its speech and tokenises before it trains). Nothing happens where runs would
+    train one at a time (one core, a GPU, torchrun, ``MLCL_WORKERS=1``)."""
+    import multiprocessing
+    import os
+
+    if multiprocessing.parent_process() is not None:  # never from a training process
+        return
+    workers = run_workers(device, os.cpu_count() or 1)
+    if workers > 1:
+        pool = _pool(workers, max(1, (os.cpu_count() or 1) // workers))
+        for _ in range(workers):
+            pool.submit(_no_op)
 
 
 def shutdown_workers() -> None:

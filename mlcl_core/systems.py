@@ -40,7 +40,12 @@ from mlcl_core.results import (
     run_id,
     save_record,
 )
-from mlcl_core.runtime import resolve_device, run_workers, side_by_side
+from mlcl_core.runtime import (
+    resolve_device,
+    run_workers,
+    side_by_side,
+    start_workers,
+)
 from mlcl_core.speech import corpus_audio
 from mlcl_core.tables import summarize
 from mlcl_core.textlcl import run_text_lcl
@@ -184,9 +189,14 @@ def prepare_inputs(
     corpus: Corpus | None = None,
     speech_table: pd.DataFrame | None = None,
     progress: bool = True,
+    start: bool = False,
 ) -> tuple[Corpus, pd.DataFrame | None]:
     """The corpus (``cfg.data``'s unless given) and, when a system needs it, its
-    speech."""
+    speech. ``start``: start the training processes of :func:`run_many` first
+    (:func:`~mlcl_core.runtime.start_workers`; a chapter's first step), so that their
+    imports overlap with loading the corpus and listing the speech."""
+    if start:
+        start_workers(cfg.train.device)
     corpus = corpus if corpus is not None else load_from_config(cfg.data)
     if speech_table is None and any(SYSTEMS[s].speech for s in systems):
         speech_table = corpus_audio(

@@ -48,3 +48,14 @@ def test_a_failing_run_raises_here_and_the_processes_stay_usable(tmp_path, two_w
         note_pid, [(str(tmp_path), "ok1"), (str(tmp_path), "ok2")], "cpu"
     )
     assert {p.name for p in tmp_path.iterdir()} == {"ok1", "ok2"}
+
+
+def test_start_workers_starts_the_processes_that_side_by_side_then_uses(
+    tmp_path, two_workers
+):
+    runtime.start_workers("cpu")
+    (pool,) = runtime._POOLS.values()
+    started = set(pool._processes)
+    assert len(started) == 2
+    runtime.side_by_side(note_pid, [(str(tmp_path), f"r{i}") for i in range(2)], "cpu")
+    assert {int(p) for p in _pids(tmp_path)} <= started
