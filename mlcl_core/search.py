@@ -210,17 +210,16 @@ def _trial_path(
     return cfg, rid, run_path(results_dir, experiment, rid)
 
 
-def _trial_stored(
+def _stored_trial(
     cfg: ExperimentConfig,
     seed: int,
     results_dir: str | Path,
     experiment: str,
     corpus: Corpus,
-) -> bool:
-    """Whether a current record of this trial is stored (run_trial reuses it)."""
+) -> dict[str, Any] | None:
+    """The current stored record of this trial, or None (then it must be trained)."""
     _, rid, path = _trial_path(cfg, seed, results_dir, experiment)
-    what = f"search trial {experiment}/{rid}"
-    return reusable(path, provenance_of(corpus), what) is not None
+    return reusable(path, provenance_of(corpus), f"search trial {experiment}/{rid}")
 
 
 def run_trial(
@@ -237,11 +236,11 @@ def run_trial(
 
     The record has the dev scores, curve and timings, and no test prediction or score:
     the test split is not evaluated at all."""
-    cfg, rid, path = _trial_path(cfg, seed, results_dir, experiment)
-    prov = provenance_of(corpus)
-    stored = reusable(path, prov, f"search trial {experiment}/{rid}")
+    stored = _stored_trial(cfg, seed, results_dir, experiment, corpus)
     if stored is not None:
         return stored
+    cfg, rid, path = _trial_path(cfg, seed, results_dir, experiment)
+    prov = provenance_of(corpus)
     ckpt = Path(results_dir) / experiment / ".checkpoints" / rid
     start = time.perf_counter()
     trainer, loaders, fit, info = train_mlcl(cfg, corpus, speech_table, ckpt, progress)
@@ -313,7 +312,7 @@ def search_mlcl(
             )
             for p in points
         ]
-        calls = [c for c in calls if not _trial_stored(c[0], *c[1:4], corpus)]
+        calls = [c for c in calls if _stored_trial(c[0], *c[1:4], corpus) is None]
         if run_workers(cfg.train.device, len(calls)) > 1:
             side_by_side(_store_trial, calls, cfg.train.device, progress)
 

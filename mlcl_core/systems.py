@@ -252,10 +252,17 @@ def run_system(
     return record
 
 
-def _store_run(*job: Any) -> None:
-    """One run of :func:`run_many` in a training process (no progress bars there)."""
-    cfg, system, seed, corpus, speech_table, results_dir, experiment, n_boot = job
-    run_system(
+def _run_job(
+    job: Job,
+    results_dir: str | Path,
+    experiment: str,
+    n_boot: int,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """:func:`run_system` for one job of :func:`run_many` (in a training process: no
+    progress bars)."""
+    cfg, system, seed, corpus, speech_table = job
+    return run_system(
         cfg,
         system,
         seed,
@@ -263,7 +270,7 @@ def _store_run(*job: Any) -> None:
         experiment,
         corpus,
         speech_table,
-        False,
+        progress,
         n_boot=n_boot,
     )
 
@@ -297,23 +304,9 @@ def run_many(
         pending[rid] = job
     device = jobs[0][0].train.device if jobs else "cpu"
     if run_workers(device, len(pending)) > 1:  # else each trains below, with progress
-        extra = (results_dir, experiment, n_boot)
-        calls = [(*job, *extra) for job in pending.values()]
-        side_by_side(_store_run, calls, device, progress)
-    return [
-        run_system(
-            cfg,
-            system,
-            seed,
-            results_dir,
-            experiment,
-            corpus,
-            speech_table,
-            progress,
-            n_boot=n_boot,
-        )
-        for cfg, system, seed, corpus, speech_table in jobs
-    ]
+        calls = [(job, results_dir, experiment, n_boot) for job in pending.values()]
+        side_by_side(_run_job, calls, device, progress)
+    return [_run_job(job, results_dir, experiment, n_boot, progress) for job in jobs]
 
 
 def run_table(

@@ -112,3 +112,41 @@ def notebook_text(nb) -> str:
             data = out.get("data", {})
             parts.append(data.get("text/plain", "") + data.get("text/markdown", ""))
     return "\n".join(parts)
+
+
+def tiny_bert(seed: int = 0, dropout: float | None = None, **geometry):
+    """A randomly initialised ``BertModel`` without pooler, small enough for unit tests
+    (vocabulary 50, width 16, one layer of two heads unless ``geometry`` says
+    otherwise); ``dropout``: hidden and attention dropout (None: the library
+    default)."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(seed)
+    conf = {
+        "vocab_size": 50,
+        "hidden_size": 16,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+        "intermediate_size": 32,
+        "max_position_embeddings": 32,
+    } | geometry
+    if dropout is not None:
+        conf |= {
+            "hidden_dropout_prob": dropout,
+            "attention_probs_dropout_prob": dropout,
+        }
+    return BertModel(BertConfig(**conf), add_pooling_layer=False)
+
+
+#: The papermill parameters of the smallest MLCL chapter run (chapters 5 and 6 add
+#: their own sizes): 16 sentences per split, one seed, epoch and trial, 2 s of speech.
+SMOKE_MLCL = {
+    "subset": 16,
+    "seeds": [0],
+    "num_epochs": 1,
+    "max_evals": 1,
+    "meta_steps": 1,
+    "max_seconds": 2.0,
+    "progress": False,
+}

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 import torch
-from transformers import BertConfig, BertModel
+from conftest import tiny_bert
 
 from mlcl_core.ablations import (
     Ablation,
@@ -71,19 +71,8 @@ def test_text_lcl_loss_is_the_mean_of_pairwise_nt_xent():
 
 
 def test_text_lcl_classifier_weights_ce_and_lcl_by_beta():
-    torch.manual_seed(0)
-    conf = BertConfig(
-        vocab_size=50,
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=32,
-        max_position_embeddings=32,
-    )
     loss_cfg = make_config("tiny", beta=0.3, proj_dim=8).loss
-    model = TextLCLClassifier(
-        BertModel(conf, add_pooling_layer=False), 3, dropout=0.0, loss_cfg=loss_cfg
-    ).eval()
+    model = TextLCLClassifier(tiny_bert(0), 3, dropout=0.0, loss_cfg=loss_cfg).eval()
     batch = {
         "input_ids": torch.randint(5, 50, (2, 4, 6)),
         "attention_mask": torch.ones(2, 4, 6, dtype=torch.long),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from transformers import BertConfig, BertModel
+from conftest import tiny_bert
 
 from mlcl_core.baselines import (
     FGM,
@@ -23,21 +23,8 @@ LANGS = ("zho_Hans", "bod_Tibt", "mya_Mymr")
 
 
 def _model(seed: int = 0) -> TextClassifier:
-    torch.manual_seed(seed)
     # deterministic grads
-    conf = BertConfig(
-        vocab_size=50,
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=32,
-        max_position_embeddings=32,
-        hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0,
-    )
-    return TextClassifier(
-        BertModel(conf, add_pooling_layer=False), num_labels=3, dropout=0.0
-    )
+    return TextClassifier(tiny_bert(seed, dropout=0.0), num_labels=3, dropout=0.0)
 
 
 def _batch(k: int = 2, b: int = 4, length: int = 6) -> dict:

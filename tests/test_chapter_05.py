@@ -8,18 +8,9 @@ import re
 import time
 
 import pytest
-from conftest import notebook_text
+from conftest import SMOKE_MLCL, notebook_text
 
-SMOKE = {
-    "subset": 16,
-    "sizes": [4, 8],
-    "seeds": [0],
-    "num_epochs": 1,
-    "max_evals": 1,
-    "meta_steps": 1,
-    "max_seconds": 2.0,
-    "progress": False,
-}
+SMOKE = SMOKE_MLCL | {"sizes": [4, 8]}
 
 
 @pytest.mark.slow

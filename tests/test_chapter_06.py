@@ -7,7 +7,7 @@ import json
 import time
 
 import pytest
-from conftest import ROOT, notebook_text
+from conftest import ROOT, SMOKE_MLCL, notebook_text
 from papermill.exceptions import PapermillExecutionError
 
 ROWS = (
@@ -21,18 +21,7 @@ ROWS = (
 )
 
 
-SMOKE = {
-    "subset": 16,
-    "train_sentences": 8,
-    "seeds": [0],
-    "tau_seeds": [0],
-    "taus": [0.5],
-    "num_epochs": 1,
-    "max_evals": 1,
-    "meta_steps": 1,
-    "max_seconds": 2.0,
-    "progress": False,
-}
+SMOKE = SMOKE_MLCL | {"train_sentences": 8, "tau_seeds": [0], "taus": [0.5]}
 
 
 @pytest.mark.slow

@@ -5,23 +5,16 @@ from __future__ import annotations
 
 import pytest
 import torch
-from transformers import BertConfig, BertModel
+from conftest import tiny_bert
+from transformers import BertModel
 
 from mlcl_core.encoders.packed import packed_bert, packs, text_states
 
 
 def _bert(**over) -> BertModel:
-    torch.manual_seed(0)
-    conf = BertConfig(
-        vocab_size=60,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=48,
-        max_position_embeddings=16,
-        **over,
-    )
-    return BertModel(conf, add_pooling_layer=False).eval()
+    geometry = {"vocab_size": 60, "hidden_size": 32, "num_hidden_layers": 2}
+    geometry |= {"num_attention_heads": 4, "intermediate_size": 48}
+    return tiny_bert(0, max_position_embeddings=16, **geometry | over).eval()
 
 
 def _batch():
