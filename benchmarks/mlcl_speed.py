@@ -6,12 +6,15 @@ One run trains, on the same data, device, geometry, initial weights and batches:
   wav2vec2 (convolutional feature extractor included) every step, eager attention, a
   Python loop over the languages in the audio encoder;
 * ``before``: the project's path as it was before issue 8: cached frozen features, the
-  loop over languages, eager attention in the text BERT (kept selectable on the model);
+  loop over languages, eager attention in the text BERT over padded texts, CM-BERT
+  fusion of every token, the single-tensor AdamW step (each kept selectable);
 * ``project``: the project's training path exactly as the trainer runs it today
   (``Trainer._set_lr`` + ``Trainer._train_step`` on ``build_mlcl``'s model, the same
-  loader and collate as the book), with the frozen bottom of the audio encoder
-  computed once per clip (``mlcl_core/encoders/frozen.py``); ``project+nomemo`` is
-  the same without that memo.
+  loader and collate as the book): one audio-encoder call for all languages, the frozen
+  bottom of the audio encoder computed once per clip (``mlcl_core/encoders/frozen.py``),
+  SDPA attention, the text encoder on real tokens only (``encoders/packed.py``), the
+  fused [CLS] alone (``fusion.py``), the fused AdamW step. ``project+X`` undoes one of
+  them: ``loop``, ``nomemo``, ``eager``, ``padded``, ``fullfusion``, ``unfused``.
 
 The rows go over the batches ``--passes`` times (default 2, as epochs do) and report
 the median step of the last pass: a clip's frozen states are stored in its first pass
@@ -94,7 +97,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="rows to run; NAME@N runs that row's steps on N CPU threads;"
         " project+loop / project+eager / project+nomemo undo one change of the"
         " project row (project+unfused: the single-tensor optimiser step;"
-        " project+padded: the text encoder over the padding too)",
+        " project+padded: the text encoder over the padding too;"
+        " project+fullfusion: CM-BERT fusion of every token, not [CLS] alone)",
     )
     p.add_argument(
         "--pgd-steps", type=int, default=None, help="text-baseline steps (0: skip)"
@@ -565,6 +569,8 @@ def main(argv: list[str] | None = None) -> None:
             m.audio_encoder.memo_prefix = False
         if name != "project" or "padded" in mods:  # BERT over the padding too
             m.packed_text = False
+        if name != "project" or "fullfusion" in mods:  # every token fused
+            m.cls_only_fusion = False
         rows.append(
             Row(
                 spec,

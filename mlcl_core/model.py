@@ -117,6 +117,7 @@ class MLCLModel(nn.Module):
         self.classifier = nn.Linear(dt, num_labels)
         self.audio_one_call = True  # see _audio; False: today's loop over languages
         self.packed_text = True  # False: the padded text forward (speed benchmark)
+        self.cls_only_fusion = True  # False: fuse every token (speed benchmark)
 
     def train(self, mode: bool = True) -> MLCLModel:
         """Train mode, except that a frozen audio backbone keeps its dropout off.
@@ -212,9 +213,8 @@ class MLCLModel(nn.Module):
         )
         frame_mask = batch["audio_mask"].reshape(k * b, -1)  # (K*B, T)
         # (K*B, L, Dt); with [CLS] pooling only the fused [CLS] (K*B, 1, Dt) is needed
-        fused = self.fusion(
-            states, text_mask, frames_all, frame_mask, cls_only=self.pooling == "cls"
-        )
+        cls_only = self.cls_only_fusion and self.pooling == "cls"
+        fused = self.fusion(states, text_mask, frames_all, frame_mask, cls_only)
         # The classifier reads the fused [CLS] (CM-BERT) or, with mean pooling, the mean
         # of the fused token states: a randomly initialised encoder has no pre-trained
         # [CLS] summary, and the mean sees every token (and, through the fusion, its
