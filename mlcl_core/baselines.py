@@ -21,7 +21,7 @@ registers them by name.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -229,7 +229,16 @@ def train_text_model(
         progress=progress,
     )
     fit = trainer.fit(loaders["train"], loaders["dev"])
-    return trainer.evaluate(loaders["test"]), trainer.evaluate(loaders["dev"]), fit
+    return (*evaluate_test_dev(trainer, loaders), fit)
+
+
+def evaluate_test_dev(
+    trainer: Trainer, loaders: Mapping[str, Any]
+) -> tuple[Evaluation, Evaluation]:
+    """The trained model's predictions on the test and the dev split of ``loaders``,
+    the pair a :class:`~mlcl_core.outputs.SystemRun` holds (the text baselines, the
+    speech-free row and MLCL all end with it; a search trial scores dev only)."""
+    return trainer.evaluate(loaders["test"]), trainer.evaluate(loaders["dev"])
 
 
 def run_unique(
@@ -259,10 +268,12 @@ def run_combined(
     adversary: Any = None,
     checkpoint_dir: str | Path | None = None,
     progress: bool = True,
+    head: Callable[..., TextClassifier] | None = None,
 ) -> SystemRun:
-    """BERT-Combined (with an optional FGM/PGD ``adversary``), with ``cfg``'s seed."""
+    """BERT-Combined (with an optional FGM/PGD ``adversary``), with ``cfg``'s seed:
+    one classifier (``head``, as in :func:`train_text_model`) on every language."""
     test, dev, fit = train_text_model(
-        cfg, corpus, cfg.data.languages, adversary, checkpoint_dir, progress
+        cfg, corpus, cfg.data.languages, adversary, checkpoint_dir, progress, head=head
     )
     return SystemRun(test, dev, {"all": fit})
 

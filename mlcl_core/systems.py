@@ -22,6 +22,7 @@ import pandas as pd
 
 from mlcl_core.baselines import (
     adversary_for,
+    evaluate_test_dev,
     run_combined,
     run_ngram_baseline,
     run_unique,
@@ -110,8 +111,7 @@ def run_mlcl(
     trainer, loaders, fit, info = train_mlcl(
         cfg, corpus, speech_table, checkpoint_dir, progress
     )
-    test, dev = trainer.evaluate(loaders["test"]), trainer.evaluate(loaders["dev"])
-    return SystemRun(test, dev, {"all": fit}, info)
+    return SystemRun(*evaluate_test_dev(trainer, loaders), {"all": fit}, info)
 
 
 def _ngram(

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from mlcl_core.baselines import TextClassifier, train_text_model
+from mlcl_core.baselines import TextClassifier, run_combined
 from mlcl_core.config import ExperimentConfig, LossConfig
 from mlcl_core.corpora import Corpus
 from mlcl_core.encoders import pool
@@ -85,7 +85,4 @@ def run_text_lcl(
     """The speech-free row: :class:`TextLCLClassifier` on every language, ``cfg``'s
     seed (the speech table is not used)."""
     head = partial(TextLCLClassifier, loss_cfg=cfg.loss)
-    test, dev, fit = train_text_model(
-        cfg, corpus, cfg.data.languages, None, checkpoint_dir, progress, head=head
-    )
-    return SystemRun(test, dev, {"all": fit})
+    return run_combined(cfg, corpus, None, checkpoint_dir, progress, head=head)
