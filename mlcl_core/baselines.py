@@ -80,14 +80,21 @@ class TextClassifier(nn.Module):
         ids = input_ids.reshape(k * b, n_tok)
         return text_states(self.encoder, ids, mask, self.packed_text), mask, k, b
 
-    def forward(self, batch: dict[str, Any]) -> ModelOutput:
+    def classify(self, batch: dict[str, Any]) -> tuple[torch.Tensor, ...]:
+        """The batch's R = K*B rows scored: pooled sentence vectors (R, D), logits
+        (R, C), gold labels and language groups (R,), and the cross-entropy (a
+        subclass adds its own loss on the pooled vectors)."""
         states, mask, k, b = self.encode(batch)  # (R, L, D), (R, L)
-        # (R, C)
-        logits = self.classifier(self.dropout(pool(states, mask, self.pooling)))
+        pooled = pool(states, mask, self.pooling)  # (R, D)
+        logits = self.classifier(self.dropout(pooled))  # (R, C)
         y = batch["y"].repeat(k)  # (R,)
         group = torch.arange(k, device=y.device).repeat_interleave(b)  # (R,)
-        loss = nn.functional.cross_entropy(logits.float(), y)
-        return ModelOutput(loss, logits, y, group, parts={"ce": loss.item()})
+        ce = nn.functional.cross_entropy(logits.float(), y)
+        return pooled, logits, y, group, ce
+
+    def forward(self, batch: dict[str, Any]) -> ModelOutput:
+        _, logits, y, group, ce = self.classify(batch)
+        return ModelOutput(ce, logits, y, group, parts={"ce": ce.item()})
 
 
 def _embedding_weight(model: nn.Module) -> nn.Parameter:

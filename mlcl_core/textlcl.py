@@ -15,12 +15,10 @@ from typing import Any
 import pandas as pd
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from mlcl_core.baselines import TextClassifier, run_combined
 from mlcl_core.config import ExperimentConfig, LossConfig
 from mlcl_core.corpora import Corpus
-from mlcl_core.encoders import pool
 from mlcl_core.losses import language_pairs, nt_xent
 from mlcl_core.model import ProjectionHead
 from mlcl_core.outputs import ModelOutput, SystemRun
@@ -59,12 +57,8 @@ class TextLCLClassifier(TextClassifier):
         )
 
     def forward(self, batch: dict[str, Any]) -> ModelOutput:
-        states, mask, k, b = self.encode(batch)  # (R, L, D), (R, L)
-        pooled = pool(states, mask, self.pooling)  # (R, D)
-        logits = self.classifier(self.dropout(pooled))  # (R, C)
-        y = batch["y"].repeat(k)  # (R,)
-        group = torch.arange(k, device=y.device).repeat_interleave(b)  # (R,)
-        ce = F.cross_entropy(logits.float(), y)
+        pooled, logits, y, group, ce = self.classify(batch)  # pooled (R, D)
+        k, b = batch["input_ids"].shape[:2]
         text_emb = self.text_head(pooled).view(k, b, -1)  # (K, B, P)
         beta, tau = self.loss_cfg.beta, self.loss_cfg.tau
         # one sentence has no negatives (only happens in evaluation)
