@@ -160,12 +160,10 @@ def run_workers(device: str, jobs: int) -> int:
 
 def init_run_worker(threads: int) -> None:
     """A training process's start: ``threads`` torch threads (cores / processes), and
-    the imports every run needs (about 6 s: the trainer and transformers' model
+    the imports every run needs (about 6 s, most of it transformers' model
     classes), done here so that :func:`start_workers` can pay them ahead."""
     torch.set_num_threads(max(1, threads))
-    import transformers  # noqa: F401
-
-    import mlcl_core.systems  # noqa: F401
+    import transformers
 
     transformers.BertModel, transformers.Wav2Vec2Model  # noqa: B018 (lazy imports)
 
