@@ -259,8 +259,8 @@ def _run_job(
     n_boot: int,
     progress: bool = False,
 ) -> dict[str, Any]:
-    """:func:`run_system` for one job of :func:`run_many` (in a training process: no
-    progress bars)."""
+    """:func:`run_system` for one job of :func:`run_many`: in a training process
+    (without progress bars), or in the caller's process to train or load it there."""
     cfg, system, seed, corpus, speech_table = job
     return run_system(
         cfg,
