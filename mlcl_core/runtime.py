@@ -174,13 +174,16 @@ def init_run_worker(threads: int) -> None:
 _POOLS: dict[tuple[int, int], Any] = {}
 
 
-def _pool(workers: int, threads: int) -> Any:
-    """The kept pool of ``workers`` spawned processes with ``threads`` threads each
-    (made on first use; a broken pool, e.g. a killed process, is replaced)."""
+def _pool(workers: int) -> Any:
+    """The kept pool of ``workers`` spawned processes, each with its share of the
+    cores as threads (made on first use; a broken pool, e.g. a killed process, is
+    replaced)."""
     import atexit
     import multiprocessing
+    import os
     from concurrent.futures import ProcessPoolExecutor
 
+    threads = max(1, (os.cpu_count() or 1) // workers)
     key = (workers, threads)
     pool = _POOLS.get(key)
     if pool is None or getattr(pool, "_broken", False):
@@ -212,7 +215,7 @@ def start_workers(device: str) -> None:
         return
     workers = run_workers(device, os.cpu_count() or 1)
     if workers > 1:
-        pool = _pool(workers, max(1, (os.cpu_count() or 1) // workers))
+        pool = _pool(workers)
         for _ in range(workers):
             pool.submit(_no_op)
 
@@ -232,7 +235,6 @@ def side_by_side(
     else here one after another. ``fn`` must be importable (a module-level function).
     A failing call stops the rest with its error. The processes are kept for the next
     call (:func:`shutdown_workers` stops them)."""
-    import os
     from concurrent.futures import as_completed
 
     from tqdm.auto import tqdm
@@ -245,7 +247,7 @@ def side_by_side(
             fn(*args)
         return
     print(f"training {len(calls)} runs in {workers} processes side by side")
-    pool = _pool(workers, max(1, (os.cpu_count() or 1) // workers))
+    pool = _pool(workers)
     futures = [pool.submit(fn, *args) for args in calls]
     bar = tqdm(total=len(futures), desc="runs", disable=not show_progress(progress))
     try:
