@@ -7,14 +7,17 @@ One run trains, on the same data, device, geometry, initial weights and batches:
   Python loop over the languages in the audio encoder;
 * ``before``: the project's path as it was before issue 8: cached frozen features, the
   loop over languages, eager attention in the text BERT over padded texts, CM-BERT
-  fusion of every token, the single-tensor AdamW step (each kept selectable);
+  fusion of every token, the single-tensor AdamW step, torch's dropout masks (each kept
+  selectable);
 * ``project``: the project's training path exactly as the trainer runs it today
   (``Trainer._set_lr`` + ``Trainer._train_step`` on ``build_mlcl``'s model, the same
   loader and collate as the book): one audio-encoder call for all languages, the frozen
   bottom of the audio encoder computed once per clip (``mlcl_core/encoders/frozen.py``),
-  SDPA attention, the text encoder on real tokens only (``encoders/packed.py``), the
-  fused [CLS] alone (``fusion.py``), the fused AdamW step. ``project+X`` undoes one of
-  them: ``loop``, ``nomemo``, ``eager``, ``padded``, ``fullfusion``, ``unfused``.
+  SDPA attention, the text encoder on real tokens only (``encoders/packed.py``) with
+  its own attention on the CPU, the fused [CLS] alone (``fusion.py``), the fused AdamW
+  step, the cheaper CPU dropout mask (``encoders/dropout.py``). ``project+X`` undoes
+  one of them: ``loop``, ``nomemo``, ``eager``, ``padded``, ``sdpa``, ``fullfusion``,
+  ``unfused``, ``torchdropout``.
 
 The rows go over the batches ``--passes`` times (default 2, as epochs do) and report
 the median step of the last pass: a clip's frozen states are stored in its first pass
@@ -24,7 +27,8 @@ Every row starts from a deep copy of one model and sees the same batches (one fi
 of index batches from the book's length-bucketed sampler), with the RNG reseeded before
 its first step, so their losses agree up to float (or, on CUDA, bf16) noise. Dropout is
 off by default (``--dropout 0``): different attention kernels draw different dropout
-masks, which would hide that agreement; ``--dropout -1`` keeps the profile's.
+masks, which would hide that agreement; ``--dropout -1`` keeps the profile's (0.1 in the
+tiny profile: the setting the book trains in).
 
 The speech is synthetic (seeded noise, 60-100 % of ``max_seconds`` long): its content
 does not matter for speed, and it needs no speech synthesis. A "sample" is one row, i.e.
@@ -50,6 +54,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from torch import nn
 from torch.utils.data import DataLoader
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -60,6 +65,7 @@ import mlcl_core.model as mlcl_model  # noqa: E402
 from mlcl_core.batching import ParallelDataset, collate, make_loader  # noqa: E402
 from mlcl_core.config import make_config  # noqa: E402
 from mlcl_core.corpora import load_sib200  # noqa: E402
+from mlcl_core.encoders.dropout import swap_dropout  # noqa: E402
 from mlcl_core.features import corpus_features  # noqa: E402
 from mlcl_core.model import build_mlcl  # noqa: E402
 from mlcl_core.runtime import make_optimizer, seed_everything  # noqa: E402
@@ -98,7 +104,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         " project+loop / project+eager / project+nomemo undo one change of the"
         " project row (project+unfused: the single-tensor optimiser step;"
         " project+padded: the text encoder over the padding too;"
-        " project+fullfusion: CM-BERT fusion of every token, not [CLS] alone)",
+        " project+fullfusion: CM-BERT fusion of every token, not [CLS] alone;"
+        " project+sdpa: SDPA's attention in the packed text encoder;"
+        " project+torchdropout: torch's bernoulli_ dropout masks)",
     )
     p.add_argument(
         "--pgd-steps", type=int, default=None, help="text-baseline steps (0: skip)"
@@ -454,7 +462,8 @@ def text_rows(cfg, corpus, args) -> list[dict]:
         trainer = Trainer(model, cfg.train, adversary=adversary, progress=False)
         if name == "pgd before":  # the PGD step before issue 8
             unfuse(trainer)
-            model.packed_text = False
+            model.text_path = "padded"
+            swap_dropout(model, nn.Dropout)
         model.train()
         rows.append(
             {
@@ -568,7 +577,11 @@ def main(argv: list[str] | None = None) -> None:
         if name != "project" or "nomemo" in mods:  # the frozen bottom every step
             m.audio_encoder.memo_prefix = False
         if name != "project" or "padded" in mods:  # BERT over the padding too
-            m.packed_text = False
+            m.text_path = "padded"
+        elif "sdpa" in mods:  # packed, but SDPA's attention on the padded layout
+            m.text_path = "packed+sdpa"
+        if name != "project" or "torchdropout" in mods:  # bernoulli_ masks
+            swap_dropout(m, nn.Dropout)
         if name != "project" or "fullfusion" in mods:  # every token fused
             m.cls_only_fusion = False
         rows.append(

@@ -35,6 +35,7 @@ from mlcl_core.batching import make_loaders
 from mlcl_core.config import POOLING_KINDS, ExperimentConfig, NgramConfig, check_choice
 from mlcl_core.corpora import Corpus
 from mlcl_core.encoders import build_text_encoder, pool
+from mlcl_core.encoders.dropout import Dropout
 from mlcl_core.encoders.packed import text_states
 from mlcl_core.outputs import Evaluation, FitResult, ModelOutput, SystemRun
 from mlcl_core.runtime import seed_everything
@@ -60,9 +61,9 @@ class TextClassifier(nn.Module):
         super().__init__()
         check_choice("pooling", pooling, POOLING_KINDS)
         self.encoder, self.pooling = encoder, pooling
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.classifier = nn.Linear(encoder.config.hidden_size, num_labels)
-        self.packed_text = True  # False: the padded forward (the speed benchmark)
+        self.text_path = "packed"  # encoders.packed.TEXT_PATHS (speed benchmark)
 
     def get_input_embeddings(self) -> nn.Embedding:
         """The word-embedding matrix E that FGM and PGD perturb."""
@@ -78,7 +79,7 @@ class TextClassifier(nn.Module):
         k, b, n_tok = input_ids.shape
         mask = attn.reshape(k * b, n_tok)  # (R, L)
         ids = input_ids.reshape(k * b, n_tok)
-        return text_states(self.encoder, ids, mask, self.packed_text), mask, k, b
+        return text_states(self.encoder, ids, mask, self.text_path), mask, k, b
 
     def classify(self, batch: dict[str, Any]) -> tuple[torch.Tensor, ...]:
         """The batch's R = K*B rows scored: pooled sentence vectors (R, D), logits

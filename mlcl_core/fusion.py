@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from mlcl_core.config import FusionConfig
+from mlcl_core.encoders.dropout import Dropout
 
 # CM-BERT's additive mask: exp(-10000) underflows to exactly 0 in float32
 NEG = -10000.0
@@ -166,9 +167,9 @@ class CMBertFusion(nn.Module):
         self.w_t = nn.Parameter(torch.tensor(1.0))
         self.w_a = nn.Parameter(torch.tensor(1.0))
         self.b = nn.Parameter(torch.tensor(0.0))
-        self.attn_dropout = nn.Dropout(cfg.dropout)
+        self.attn_dropout = Dropout(cfg.dropout)
         self.out = nn.Linear(text_dim, text_dim)
-        self.out_dropout = nn.Dropout(cfg.dropout)
+        self.out_dropout = Dropout(cfg.dropout)
         self.norm = nn.LayerNorm(text_dim)
 
     def attention(

@@ -116,7 +116,7 @@ class MLCLModel(nn.Module):
         self.fusion = CMBertFusion(dt, da, fusion_cfg)
         self.classifier = nn.Linear(dt, num_labels)
         self.audio_one_call = True  # see _audio; False: today's loop over languages
-        self.packed_text = True  # False: the padded text forward (speed benchmark)
+        self.text_path = "packed"  # encoders.packed.TEXT_PATHS (speed benchmark)
         self.cls_only_fusion = True  # False: fuse every token (speed benchmark)
 
     def train(self, mode: bool = True) -> MLCLModel:
@@ -205,7 +205,7 @@ class MLCLModel(nn.Module):
             self.text_encoder,
             input_ids.reshape(k * b, n_tok),
             text_mask,
-            self.packed_text,
+            self.text_path,
         )
         # (K*B, T, Da), (K*B, Da)
         frames_all, pooled_all, reg = self._audio(

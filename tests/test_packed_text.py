@@ -62,5 +62,54 @@ def test_other_berts_run_their_own_padded_forward(over):
     assert packs(_bert()) and not packs(bert)
     ref = bert(input_ids=ids, attention_mask=mask).last_hidden_state
     assert torch.equal(text_states(bert, ids, mask), ref)
-    padded = text_states(_bert(), ids, mask, packed=False)
+    padded = text_states(_bert(), ids, mask, path="padded")
     assert not torch.equal(padded[~mask.bool()], torch.zeros_like(padded[~mask.bool()]))
+
+
+def test_grid_attention_equals_sdpa_in_states_and_gradients():
+    """The CPU's own attention (``_GridAttention``, written-out backward) against SDPA
+    on the padded layout, through two layers, in training mode without dropout."""
+    results = []
+    for attention in ("grid", "sdpa"):
+        bert, ids, mask = _bert(dropout=0.0).train(), *_batch()
+        out = packed_bert(bert, ids, mask, attention)
+        target = torch.randn(out.shape, generator=torch.Generator().manual_seed(5))
+        (out * target).sum().backward()
+        results.append((out, {n: p.grad for n, p in bert.named_parameters()}))
+    (grid, grid_grads), (sdpa, sdpa_grads) = results
+    torch.testing.assert_close(grid, sdpa, rtol=1e-5, atol=1e-6)
+    for name, grad in sdpa_grads.items():
+        torch.testing.assert_close(grid_grads[name], grad, rtol=1e-4, atol=1e-6)
+
+
+def test_grid_attention_dropout_backward_matches_autograd(monkeypatch):
+    """With attention dropout, the written-out backward equals autograd's through
+    softmax(QK^T s + bias) * keep / (1 - p) @ V with the same mask."""
+    import mlcl_core.encoders.packed as packed
+
+    torch.manual_seed(0)
+    mask = torch.tensor([[1, 1, 1, 0], [1, 1, 0, 0], [1, 1, 1, 1]]).bool()
+    heads, head_dim, p = 2, 3, 0.4
+    grid = packed.HeadGrid(mask, heads, head_dim)
+    n, width = int(mask.sum()), heads * head_dim
+    keep = torch.rand(3 * heads, 4, 4) >= p
+    monkeypatch.setattr(packed, "keep_mask", lambda shape, drop, device: keep)
+    qkv = torch.randn(n, 3 * width, dtype=torch.float64, requires_grad=True)
+    out = packed._GridAttention.apply(qkv, grid, 0.7, p, True)
+    # reference: pad Q, K, V to (R, H, L, d) and attend with plain autograd ops
+    padded = torch.zeros(3 * 4, 3 * width, dtype=torch.float64)
+    padded = padded.index_copy(0, mask.flatten().nonzero().squeeze(1), qkv)
+    q, k, v = padded.view(3, 4, 3, heads, head_dim).permute(2, 0, 3, 1, 4)
+    scores = 0.7 * q @ k.transpose(-1, -2) - 1e30 * (~mask)[:, None, None, :]
+    probs = scores.softmax(-1) * keep.view(3, heads, 4, 4) / (1 - p)
+    ref = (probs @ v).transpose(1, 2).reshape(12, width)[mask.flatten()]
+    torch.testing.assert_close(out, ref)
+    target = torch.randn(out.shape, dtype=torch.float64)
+    (grad,) = torch.autograd.grad((out * target).sum(), qkv)
+    (ref_grad,) = torch.autograd.grad((ref * target).sum(), qkv)
+    torch.testing.assert_close(grad, ref_grad)
+
+
+def test_an_unknown_text_path_is_refused():
+    with pytest.raises(ValueError, match="text path 'fast'"):
+        text_states(_bert(), *_batch(), path="fast")
