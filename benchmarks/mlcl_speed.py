@@ -14,10 +14,11 @@ One run trains, on the same data, device, geometry, initial weights and batches:
   loader and collate as the book): one audio-encoder call for all languages, the frozen
   bottom of the audio encoder computed once per clip (``mlcl_core/encoders/frozen.py``),
   SDPA attention, the text encoder on real tokens only (``encoders/packed.py``) with
-  its own attention on the CPU, the fused [CLS] alone (``fusion.py``), the fused AdamW
+  its own attention on the CPU, the fused [CLS] alone and the aligner's linear maps
+  folded into its attention (``fusion.py``), the fused AdamW
   step, the cheaper CPU dropout mask (``encoders/dropout.py``). ``project+X`` undoes
   one of them: ``loop``, ``nomemo``, ``eager``, ``padded``, ``sdpa``, ``fullfusion``,
-  ``unfused``, ``torchdropout``.
+  ``unfolded``, ``unfused``, ``torchdropout``.
 
 The rows go over the batches ``--passes`` times (default 2, as epochs do) and report
 the median step of the last pass: a clip's frozen states are stored in its first pass
@@ -106,6 +107,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         " project+padded: the text encoder over the padding too;"
         " project+fullfusion: CM-BERT fusion of every token, not [CLS] alone;"
         " project+sdpa: SDPA's attention in the packed text encoder;"
+        " project+unfolded: the aligner's query map, attention and P_a as three"
+        " modules;"
         " project+torchdropout: torch's bernoulli_ dropout masks)",
     )
     p.add_argument(
@@ -584,6 +587,8 @@ def main(argv: list[str] | None = None) -> None:
             swap_dropout(m, nn.Dropout)
         if name != "project" or "fullfusion" in mods:  # every token fused
             m.cls_only_fusion = False
+        if name != "project" or "unfolded" in mods:  # query, attention, P_a apart
+            m.fusion.aligner.folded = False
         rows.append(
             Row(
                 spec,

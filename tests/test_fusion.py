@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch import nn
 
 from mlcl_core.config import FusionConfig
 from mlcl_core.fusion import CMBertFusion, segment_weights, word_token_mask
@@ -149,3 +150,36 @@ def test_cls_only_gives_the_fused_cls_and_its_gradients(align):
     assert cls.shape == (3, 1, DT)
     torch.testing.assert_close(cls, full, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(grad_cls, grad_full, rtol=1e-4, atol=1e-5)
+
+
+def test_folded_cross_attention_equals_the_modules_it_folds():
+    """The aligner's attention on its own weights, with ``query`` folded into the Q map
+    and ``audio_proj`` into the output map, against nn.MultiheadAttention fed by
+    ``query`` and followed by ``audio_proj``: values and every gradient."""
+    torch.manual_seed(0)
+    fusion = CMBertFusion(DT, DA, FusionConfig()).train()
+    aligner = fusion.aligner
+    text, text_mask, frames, frame_mask = _inputs()
+    frame_mask[2] = False
+    results = []
+    for folded in (True, False):
+        fusion.zero_grad()
+        aligner.folded = folded
+        xa = aligner.projected(text, text_mask, frames, frame_mask, fusion.audio_proj)
+        target = torch.randn(xa.shape, generator=torch.Generator().manual_seed(1))
+        (xa * target).sum().backward()
+        grads = {
+            n: p.grad.clone() for n, p in fusion.named_parameters() if p.grad is not None
+        }
+        results.append((xa.detach(), grads))
+    (xa, grads), (ref, ref_grads) = results
+    torch.testing.assert_close(xa, ref, rtol=1e-5, atol=1e-6)
+    assert grads.keys() == ref_grads.keys() and len(grads) == 7  # 3 layers + P_a
+    for name, grad in ref_grads.items():
+        torch.testing.assert_close(grads[name], grad, rtol=1e-4, atol=1e-6)
+    audio = aligner(text, text_mask, frames, frame_mask)  # unfolded, no P_a
+    aligner.folded = True
+    folded = aligner(text, text_mask, frames, frame_mask)
+    torch.testing.assert_close(folded, audio, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="bias-free"):
+        aligner.projected(text, text_mask, frames, frame_mask, nn.Linear(DA, 3))
