@@ -65,7 +65,7 @@ def packed_bert(
     positions = torch.arange(n_tok, device=input_ids.device).repeat(r)[real]  # (N,)
     emb = bert.embeddings
     x = emb.word_embeddings(input_ids.flatten()[real])  # (N, D)
-    x = x + emb.token_type_embeddings(torch.zeros_like(positions))
+    x = x + emb.token_type_embeddings.weight[0]  # every token is of type 0
     x = emb.dropout(emb.LayerNorm(x + emb.position_embeddings(positions)))
     att = bert.encoder.layer[0].attention.self
     grid = HeadGrid(mask, att.num_attention_heads, att.attention_head_size)
