@@ -161,7 +161,15 @@ def run_workers(device: str, jobs: int) -> int:
 def init_run_worker(threads: int) -> None:
     """A training process's start: ``threads`` torch threads (cores / processes), and
     the imports every run needs (about 6 s, most of it transformers' model
-    classes), done here so that :func:`start_workers` can pay them ahead."""
+    classes), done here so that :func:`start_workers` can pay them ahead.
+
+    The process ignores SIGINT: an interrupt (Ctrl-C, a notebook's interrupt or its
+    kernel shutting down, which signal the whole process group) is the parent's to
+    handle, and :func:`side_by_side` then stops these processes itself; without this
+    every idle process printed a ``KeyboardInterrupt`` traceback."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(max(1, threads))
     import transformers
 
@@ -220,6 +228,16 @@ def start_workers(device: str) -> None:
             pool.submit(_no_op)
 
 
+def _stop(workers: int) -> None:
+    """Terminate the kept pool of ``workers`` processes now, runs under way included
+    (what they stored before stays); the next call starts a fresh pool."""
+    for key in [k for k in _POOLS if k[0] == workers]:
+        pool = _POOLS.pop(key)
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def shutdown_workers() -> None:
     """Stop the kept training processes (at exit; call it after changing library code
     in a running kernel, so the next runs import the new code)."""
@@ -254,6 +272,9 @@ def side_by_side(
         for future in as_completed(futures):
             future.result()  # re-raises a run's error here
             bar.update()
+    except KeyboardInterrupt:  # the processes ignore it: stop the runs under way
+        _stop(workers)
+        raise
     finally:
         for future in futures:  # after an error: the rest do not start
             future.cancel()

@@ -59,3 +59,38 @@ def test_start_workers_starts_the_processes_that_side_by_side_then_uses(
     assert len(started) == 2
     runtime.side_by_side(note_pid, [(str(tmp_path), f"r{i}") for i in range(2)], "cpu")
     assert {int(p) for p in _pids(tmp_path)} <= started
+
+
+def sleep_then_note(out: str, name: str) -> None:
+    """A long run stand-in: writes its name after 60 s (if it is not stopped first)."""
+    import time
+
+    time.sleep(60)
+    Path(out, name).write_text("done")
+
+
+def test_the_processes_ignore_sigint_and_an_interrupt_here_stops_them(
+    tmp_path, two_workers
+):
+    import signal
+    import threading
+    import time
+
+    runtime.start_workers("cpu")
+    (pool,) = runtime._POOLS.values()
+    runtime.side_by_side(note_pid, [(str(tmp_path), f"r{i}") for i in range(2)], "cpu")
+    processes = list(pool._processes.values())
+    for process in processes:  # what a kernel's shutdown sends the process group
+        os.kill(process.pid, signal.SIGINT)
+    time.sleep(0.5)
+    assert all(p.is_alive() for p in processes)
+    runtime.side_by_side(note_pid, [(str(tmp_path), "after")] * 2, "cpu")
+    # Ctrl-C in the caller while runs are under way: they are stopped, not waited for
+    timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    began = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        runtime.side_by_side(sleep_then_note, [(str(tmp_path), "slow")] * 2, "cpu")
+    assert time.monotonic() - began < 30
+    assert not runtime._POOLS and not any(p.is_alive() for p in processes)
+    assert not (tmp_path / "slow").exists()
