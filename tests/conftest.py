@@ -114,6 +114,15 @@ def notebook_text(nb) -> str:
     return "\n".join(parts)
 
 
+def uncached(cfg):
+    """``cfg`` without the disk caches of features and frozen prefix states
+    (``feature_cache_dir=None``: ``make_config`` reads a ``None`` override as "not
+    set", so this takes the config itself)."""
+    from dataclasses import replace
+
+    return replace(cfg, speech=replace(cfg.speech, feature_cache_dir=None))
+
+
 def tiny_bert(seed: int = 0, dropout: float | None = None, **geometry):
     """A randomly initialised ``BertModel`` without pooler, small enough for unit tests
     (vocabulary 50, width 16, one layer of two heads unless ``geometry`` says

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import SMALL_MODEL
+from conftest import SMALL_MODEL, uncached
 
 from mlcl_core.batching import ParallelDataset, collate
 from mlcl_core.config import make_config
@@ -27,7 +27,6 @@ SMALL = {
     "max_text_len": 24,
     "text.dropout": 0.0,
     "fusion.dropout": 0.0,
-    "feature_cache_dir": None,
     "alpha": 0.3,
     "beta": 0.3,
 }
@@ -53,7 +52,7 @@ def built():
     )
     out = {}
     for kind in ("simadapter", "metaadapter"):
-        cfg = make_config("tiny", **{**SMALL, "adapter.kind": kind})
+        cfg = uncached(make_config("tiny", **{**SMALL, "adapter.kind": kind}))
         model = build_mlcl(cfg, corpus)
         feats = corpus_features(cfg, corpus, speech, model.audio_encoder, _load_wave)
         tokenizer = model.tokenizer

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 import torch
 import torch.multiprocessing as mp
-from conftest import SMALL_MODEL
+from conftest import SMALL_MODEL, uncached
 
 from mlcl_core.batching import ParallelDataset, make_loader
 from mlcl_core.config import make_config
@@ -38,7 +38,6 @@ SMALL = {
     "batch_size": 8,
     "num_epochs": 2,
     "device": "cpu",
-    "feature_cache_dir": None,
     "alpha": 0.3,
     "beta": 0.3,
 }
@@ -75,7 +74,7 @@ def _train(kind: str) -> tuple[list[float], dict[str, torch.Tensor]]:
         [(str(i), lang, f"noise/{lang}/{i}") for lang in LANGS for i in table["id"]],
         columns=["id", "lang", "path"],
     )
-    cfg = make_config("tiny", **{**SMALL, "adapter.kind": kind})
+    cfg = uncached(make_config("tiny", **{**SMALL, "adapter.kind": kind}))
     model = build_mlcl(cfg, corpus)
     feats = corpus_features(cfg, corpus, speech, model.audio_encoder, _load_wave)
     tokenizer = model.tokenizer
