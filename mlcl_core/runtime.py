@@ -194,15 +194,18 @@ def _pool(workers: int) -> Any:
     threads = max(1, (os.cpu_count() or 1) // workers)
     key = (workers, threads)
     pool = _POOLS.get(key)
-    if pool is None or getattr(pool, "_broken", False):
+    if pool is not None and getattr(pool, "_broken", False):
+        pool.shutdown(wait=False, cancel_futures=True)
+        pool = None
+    if pool is None:
         pool = ProcessPoolExecutor(
             workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=init_run_worker,
             initargs=(threads,),
         )
-        if not _POOLS:
-            atexit.register(shutdown_workers)
+        atexit.unregister(shutdown_workers)  # registered once, however often pools go
+        atexit.register(shutdown_workers)
         _POOLS[key] = pool
     return pool
 
