@@ -126,11 +126,13 @@ class TokenAudioAligner(nn.Module):
         frame_mask: torch.Tensor,
         proj: nn.Linear | None,
     ) -> torch.Tensor:
-        """``proj(self(text_states, text_mask, frames, frame_mask))`` (B, L, W), with the
-        bias-free ``proj`` folded into the cross-attention's output map (one matrix
+        """``proj(self(text_states, text_mask, frames, frame_mask))`` (B, L, W), with
+        the bias-free ``proj`` folded into the cross-attention's output map (one matrix
         product per token instead of two; ``None``: no projection)."""
         if proj is not None and proj.bias is not None:
-            raise ValueError("projected: proj must be bias-free (it commutes with masks)")
+            raise ValueError(
+                "projected: proj must be bias-free (it commutes with masks)"
+            )
         words = word_token_mask(text_mask)  # (B, L)
         frame_mask = frame_mask.bool()
         cls = torch.zeros_like(words)

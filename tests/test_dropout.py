@@ -59,7 +59,9 @@ def test_swap_dropout_replaces_every_dropout_and_back():
     assert drops and all(type(m) is Dropout and m.p == 0.2 for m in drops)
     assert bert.state_dict().keys() == before.keys()
     swap_dropout(bert, nn.Dropout)
-    assert all(type(m) is nn.Dropout for m in bert.modules() if isinstance(m, nn.Dropout))
+    assert all(
+        type(m) is nn.Dropout for m in bert.modules() if isinstance(m, nn.Dropout)
+    )
 
 
 def test_built_text_encoders_use_the_cpu_dropout(tmp_path, monkeypatch):

@@ -169,7 +169,9 @@ def test_folded_cross_attention_equals_the_modules_it_folds():
         target = torch.randn(xa.shape, generator=torch.Generator().manual_seed(1))
         (xa * target).sum().backward()
         grads = {
-            n: p.grad.clone() for n, p in fusion.named_parameters() if p.grad is not None
+            n: p.grad.clone()
+            for n, p in fusion.named_parameters()
+            if p.grad is not None
         }
         results.append((xa.detach(), grads))
     (xa, grads), (ref, ref_grads) = results

@@ -94,7 +94,8 @@ class HeadGrid:
         self.size = r * heads * n_tok  # rows of one grid
         head = torch.arange(heads, device=mask.device)
 
-        def rows(flat: torch.Tensor) -> torch.Tensor:  # (M,) r*L + l -> (M, H) grid rows
+        def rows(flat: torch.Tensor) -> torch.Tensor:
+            """(M,) flat positions r*L + l -> (M, H) rows of the grid."""
             text, pos = flat.div(n_tok, rounding_mode="floor"), flat % n_tok
             return (text[:, None] * heads + head) * n_tok + pos[:, None]
 
