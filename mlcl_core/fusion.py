@@ -152,19 +152,19 @@ class TokenAudioAligner(nn.Module):
         # zero it below.
         keys_ok = frame_mask.clone()
         keys_ok[:, 0] |= ~has_audio
+        if self.folded:  # (B, L, W), projected
+            audio = self._attend(text_states, frames, keys_ok, proj)
+        else:
+            audio, _ = self.attn(
+                self.query(text_states),
+                frames,
+                frames,
+                key_padding_mask=~keys_ok,
+                need_weights=False,
+            )  # (B, L, Da)
         keep = (words | cls) & has_audio.unsqueeze(-1)  # (B, L)
-        if self.folded:
-            audio = self._attend(text_states, frames, keys_ok, proj)  # (B, L, W)
-            return audio * keep.unsqueeze(-1).to(audio.dtype)
-        audio, _ = self.attn(
-            self.query(text_states),
-            frames,
-            frames,
-            key_padding_mask=~keys_ok,
-            need_weights=False,
-        )  # (B, L, Da)
         audio = audio * keep.unsqueeze(-1).to(audio.dtype)
-        return audio if proj is None else proj(audio)
+        return proj(audio) if proj is not None and not self.folded else audio
 
     def _attend(
         self,

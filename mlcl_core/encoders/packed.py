@@ -102,8 +102,23 @@ class HeadGrid:
         third = torch.arange(3, device=mask.device)[None, :, None] * self.size
         self.out_rows = rows(mask.flatten().nonzero().squeeze(1)).flatten()  # (N*H,)
         self.qkv_rows = (third + self.out_rows.view(-1, 1, heads)).flatten()  # (N*3*H,)
-        keys = mask.repeat_interleave(heads, dim=0)[:, None, :]  # (R*H, 1, L)
-        self._keys, self._bias = keys, {}
+        # (R*H, 1, L): True where a text's own token is a key
+        self.keys = mask.repeat_interleave(heads, dim=0)[:, None, :]
+        self._bias: dict[torch.dtype, torch.Tensor] = {}
+
+    def scatter(
+        self, packed: torch.Tensor, rows: torch.Tensor, grids: int
+    ) -> torch.Tensor:
+        """Packed values (N, grids*D) into ``grids`` grids (grids*R*H*L, head_dim) at
+        ``rows`` (:attr:`qkv_rows` for Q/K/V, :attr:`out_rows` for one grid), zeros
+        at padded positions."""
+        head_dim = self.shape[2]
+        grid = packed.new_zeros(grids * self.size, head_dim)
+        return grid.index_copy_(0, rows, packed.reshape(-1, head_dim))
+
+    def gather(self, grid: torch.Tensor, rows: torch.Tensor, n: int) -> torch.Tensor:
+        """:meth:`scatter` undone: the grid rows at ``rows``, packed to (n, ...)."""
+        return grid.reshape(-1, self.shape[2])[rows].view(n, -1)
 
     def key_bias(self, dtype: torch.dtype) -> torch.Tensor:
         """(R*H, 1, L) additive mask: 0 for a text's own tokens, the dtype's lowest
@@ -111,8 +126,8 @@ class HeadGrid:
         if dtype not in self._bias:
             low = torch.finfo(dtype).min
             self._bias[dtype] = torch.zeros(
-                self._keys.shape, dtype=dtype, device=self._keys.device
-            ).masked_fill(~self._keys, low)
+                self.keys.shape, dtype=dtype, device=self.keys.device
+            ).masked_fill(~self.keys, low)
         return self._bias[dtype]
 
 
@@ -132,11 +147,8 @@ class _GridAttention(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, qkv, grid: HeadGrid, scale: float, drop: float, fast: bool):
-        n, width = qkv.shape
-        groups, n_tok, head_dim = grid.shape
-        buf = qkv.new_zeros(3 * grid.size, head_dim)  # padded keys and values: 0
-        buf.index_copy_(0, grid.qkv_rows, qkv.reshape(-1, head_dim))
-        q, k, v = buf.view(3, groups, n_tok, head_dim)
+        buf = grid.scatter(qkv, grid.qkv_rows, 3)  # padded keys and values: 0
+        q, k, v = buf.view(3, *grid.shape)
         probs = torch.baddbmm(
             grid.key_bias(qkv.dtype), q, k.transpose(1, 2), alpha=scale
         ).softmax(-1)  # (R*H, L, L)
@@ -152,18 +164,16 @@ class _GridAttention(torch.autograd.Function):
             out = torch.bmm(probs, v)
         ctx.save_for_backward(buf, probs, keep)
         ctx.grid, ctx.scale, ctx.drop = grid, scale, drop
-        return out.view(-1, head_dim)[grid.out_rows].view(n, width // 3)
+        return grid.gather(out, grid.out_rows, qkv.shape[0])
 
     @staticmethod
     def backward(ctx, grad):
         buf, probs, keep = ctx.saved_tensors
         grid, scale, drop = ctx.grid, ctx.scale, ctx.drop
-        groups, n_tok, head_dim = grid.shape
-        q, k, v = buf.view(3, groups, n_tok, head_dim)
-        dout = grad.new_zeros(grid.size, head_dim)  # padded queries send nothing back
-        dout.index_copy_(0, grid.out_rows, grad.reshape(-1, head_dim))
-        dout = dout.view(grid.shape)
-        dbuf = torch.empty_like(buf).view(3, groups, n_tok, head_dim)
+        q, k, v = buf.view(3, *grid.shape)
+        # padded queries send nothing back
+        dout = grid.scatter(grad, grid.out_rows, 1).view(grid.shape)
+        dbuf = torch.empty_like(buf).view(3, *grid.shape)
         used = probs if keep is None else probs * keep / (1 - drop)
         torch.bmm(used.transpose(1, 2), dout, out=dbuf[2])  # dV
         dscore = torch.bmm(dout, v.transpose(1, 2))  # dP
@@ -172,7 +182,7 @@ class _GridAttention(torch.autograd.Function):
         dscore.sub_((dscore * probs).sum(-1, keepdim=True)).mul_(probs).mul_(scale)
         torch.bmm(dscore, k, out=dbuf[0])  # dQ
         torch.bmm(dscore.transpose(1, 2), q, out=dbuf[1])  # dK
-        dqkv = dbuf.view(-1, head_dim)[grid.qkv_rows].view(grad.shape[0], -1)
+        dqkv = grid.gather(dbuf, grid.qkv_rows, grad.shape[0])
         return dqkv, None, None, None, None
 
 
@@ -198,16 +208,11 @@ def _layer(
 
 def _sdpa(qkv: torch.Tensor, grid: HeadGrid, scale: float, drop: float) -> torch.Tensor:
     """:class:`_GridAttention`'s result through ``F.scaled_dot_product_attention``."""
-    groups, n_tok, head_dim = grid.shape
-    padded = qkv.new_zeros(3 * grid.size, head_dim).index_copy(
-        0, grid.qkv_rows, qkv.reshape(-1, head_dim)
-    )
-    q, k, v = padded.view(3, groups, n_tok, head_dim)
-    keys = grid.key_bias(qkv.dtype) == 0  # (R*H, 1, L)
+    q, k, v = grid.scatter(qkv, grid.qkv_rows, 3).view(3, *grid.shape)
     out = F.scaled_dot_product_attention(
-        q, k, v, attn_mask=keys, dropout_p=drop, scale=scale
+        q, k, v, attn_mask=grid.keys, dropout_p=drop, scale=scale
     )  # (R*H, L, d)
-    return out.reshape(-1, head_dim)[grid.out_rows].view(qkv.shape[0], -1)
+    return grid.gather(out, grid.out_rows, qkv.shape[0])
 
 
 def text_states(
