@@ -17,8 +17,8 @@ One run trains, on the same data, device, geometry, initial weights and batches:
   its own attention on the CPU, the fused [CLS] alone and the aligner's linear maps
   folded into its attention (``fusion.py``), the fused AdamW
   step, the cheaper CPU dropout mask (``encoders/dropout.py``). ``project+X`` undoes
-  one of them: ``loop``, ``nomemo``, ``eager``, ``padded``, ``sdpa``, ``fullfusion``,
-  ``unfolded``, ``unfused``, ``torchdropout``.
+  one of them: ``loop``, ``nomemo``, ``eager``, ``padded``, ``sdpa``, ``fullgrid``,
+  ``fullfusion``, ``unfolded``, ``allaudio``, ``unfused``, ``torchdropout``.
 
 The rows go over the batches ``--passes`` times (default 2, as epochs do) and report
 the median step of the last pass: a clip's frozen states are stored in its first pass
@@ -109,7 +109,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         " project+sdpa: SDPA's attention in the packed text encoder;"
         " project+unfolded: the aligner's query map, attention and P_a as three"
         " modules;"
-        " project+torchdropout: torch's bernoulli_ dropout masks)",
+        " project+torchdropout: torch's bernoulli_ dropout masks;"
+        " project+fullgrid: the text attention grid in one block, padded to the"
+        " batch's longest text;"
+        " project+allaudio: the fused [CLS]'s audio products from every token's"
+        " aligned audio)",
     )
     p.add_argument(
         "--pgd-steps", type=int, default=None, help="text-baseline steps (0: skip)"
@@ -583,12 +587,16 @@ def main(argv: list[str] | None = None) -> None:
             m.text_path = "padded"
         elif "sdpa" in mods:  # packed, but SDPA's attention on the padded layout
             m.text_path = "packed+sdpa"
+        elif "fullgrid" in mods:  # the attention grid padded to the longest text
+            m.text_path = "packed+fullgrid"
         if name != "project" or "torchdropout" in mods:  # bernoulli_ masks
             swap_dropout(m, nn.Dropout)
         if name != "project" or "fullfusion" in mods:  # every token fused
             m.cls_only_fusion = False
         if name != "project" or "unfolded" in mods:  # query, attention, P_a apart
             m.fusion.aligner.folded = False
+        if name != "project" or "allaudio" in mods:  # every token's aligned audio
+            m.fusion.aligner.cls_rows = False
         rows.append(
             Row(
                 spec,

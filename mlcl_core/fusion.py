@@ -106,6 +106,8 @@ class TokenAudioAligner(nn.Module):
             self.attn = nn.MultiheadAttention(audio_dim, heads, batch_first=True)
         # False: query, attention and projection as three modules (speed benchmark)
         self.folded = True
+        # False: cls_products from every token's aligned audio (speed benchmark)
+        self.cls_rows = True
 
     def forward(
         self,
@@ -133,25 +135,19 @@ class TokenAudioAligner(nn.Module):
             raise ValueError(
                 "projected: proj must be bias-free (it commutes with masks)"
             )
-        words = word_token_mask(text_mask)  # (B, L)
         frame_mask = frame_mask.bool()
-        cls = torch.zeros_like(words)
-        cls[:, 0] = self.cls_audio
-        cls &= text_mask[:, :1].bool()
+        keep, keys_ok = self._masks(text_mask, frame_mask)
         if self.align == "segments":
+            words = word_token_mask(text_mask)
             w = segment_weights(words, frame_mask)  # (B, L, T)
             # (B, T)
             clip_mean = frame_mask.float() / frame_mask.sum(-1, keepdim=True).clamp(
                 min=1
             )
+            cls = keep & ~words  # [CLS] with cls_audio
             w = torch.where(cls.unsqueeze(-1), clip_mean.unsqueeze(1), w)
             audio = w.to(frames.dtype) @ frames  # (B, L, Da)
             return audio if proj is None else proj(audio)
-        has_audio = frame_mask.any(-1)  # (B,)
-        # A clip without frames would make every key masked (NaN softmax): unmask one,
-        # zero it below.
-        keys_ok = frame_mask.clone()
-        keys_ok[:, 0] |= ~has_audio
         if self.folded:  # (B, L, W), projected
             audio = self._attend(text_states, frames, keys_ok, proj)
         else:
@@ -162,9 +158,98 @@ class TokenAudioAligner(nn.Module):
                 key_padding_mask=~keys_ok,
                 need_weights=False,
             )  # (B, L, Da)
-        keep = (words | cls) & has_audio.unsqueeze(-1)  # (B, L)
         audio = audio * keep.unsqueeze(-1).to(audio.dtype)
         return proj(audio) if proj is not None and not self.folded else audio
+
+    def _masks(
+        self, text_mask: torch.Tensor, frame_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``keep`` (B, L): the tokens that get audio (word tokens, and [CLS] with
+        ``cls_audio``, of sentences with audio); ``keys_ok`` (B, T): the frames a token
+        attends to (a clip without frames unmasks its first one, zeroed by ``keep``, so
+        the softmax cannot make NaN)."""
+        frame_mask = frame_mask.bool()
+        words = word_token_mask(text_mask)  # (B, L)
+        cls = torch.zeros_like(words)
+        cls[:, 0] = self.cls_audio
+        cls &= text_mask[:, :1].bool()
+        has_audio = frame_mask.any(-1)  # (B,)
+        keep = (words | cls) & has_audio.unsqueeze(-1)  # (B, L)
+        keys_ok = frame_mask.clone()
+        keys_ok[:, 0] |= ~has_audio
+        return keep, keys_ok
+
+    def cls_products(
+        self,
+        text_states: torch.Tensor,
+        text_mask: torch.Tensor,
+        frames: torch.Tensor,
+        frame_mask: torch.Tensor,
+        proj: nn.Linear,
+    ) -> torch.Tensor:
+        """(B, L): ``xa_0 . xa_j`` for every token j, with ``xa = self.projected(...,
+        proj)``: [CLS]'s row of ``Xa' Xa'^T``, all a fused [CLS] needs of the audio.
+
+        With folded cross-attention it never forms the other tokens' aligned audio
+        (issue 8). Token j's is ``xa_j = keep_j (W o_j + c)`` with ``W`` = P_a W_o,
+        ``c`` = P_a b_o and ``o_j = concat_h P_jh V_h`` (P_jh: its attention over the
+        frames, V_h = F W_vh^T + b_vh). So, per sentence and head, with ``u_h`` =
+        (W^T xa_0)_h::
+
+            xa_0 . xa_j = keep_j (sum_h P_jh . z_h + sum_h b_vh . u_h + c . xa_0),
+            z_h = F (W_vh^T u_h)  (one number per frame)
+
+        and [CLS]'s own ``o_0 = (P_0h F) W_vh^T + b_vh`` (attention rows sum to 1): no
+        value projection of the frames, no attention output and no P_a map for the
+        other tokens. The same function as the products of :meth:`projected` (tests);
+        unfolded or segment alignment computes them from :meth:`projected`."""
+        if self.align == "segments" or not self.folded or not self.cls_rows:
+            xa = self.projected(text_states, text_mask, frames, frame_mask, proj)
+            return (xa[:, :1] @ xa.transpose(1, 2))[:, 0]
+        keep, keys_ok = self._masks(text_mask, frame_mask)
+        mha = self.attn
+        width, heads = mha.embed_dim, mha.num_heads
+        b, d = text_states.shape[0], width // heads
+        probs = self._probs(text_states, frames, keys_ok)  # (B, H, L, T)
+        w_v = mha.in_proj_weight[2 * width :].view(heads, d, -1)  # (H, d, Da)
+        b_v = mha.in_proj_bias[2 * width :].view(heads, d)
+        w_o = proj.weight @ mha.out_proj.weight  # (W, Da)
+        c = proj.weight @ mha.out_proj.bias  # (W,)
+        cls_frames = probs[:, :, 0] @ frames  # (B, H, Da): P_0h F
+        o_0 = torch.einsum("bha,hda->bhd", cls_frames, w_v) + b_v  # (B, H, d)
+        xa_0 = F.linear(o_0.reshape(b, width), w_o, c) * keep[:, :1].to(o_0.dtype)
+        u = (xa_0 @ w_o).view(b, heads, d)  # (B, H, d)
+        z = frames @ torch.einsum("bhd,hda->bah", u, w_v)  # (B, T, H)
+        # sum over heads and frames of P_jh z_h: (B, H, L, T) @ (B, H, T, 1)
+        sums = (probs @ z.transpose(1, 2).unsqueeze(-1)).sum(1).squeeze(-1)  # (B, L)
+        const = (u * b_v).sum((1, 2)) + xa_0 @ c  # (B,)
+        return keep.to(sums.dtype) * (sums + const.unsqueeze(-1))
+
+    def _probs(
+        self, text_states: torch.Tensor, frames: torch.Tensor, keys_ok: torch.Tensor
+    ) -> torch.Tensor:
+        """(B, H, L, T): the attention of every token over the frames, with ``query``
+        folded into the Q map (as in :meth:`_attend`)."""
+        mha = self.attn
+        width, heads = mha.embed_dim, mha.num_heads
+        b, n_tok, _ = text_states.shape
+        n_frames, d = frames.shape[1], width // heads
+        w_q, b_q = self._query_map()
+        q = F.linear(text_states, w_q, b_q).view(b, n_tok, heads, d).transpose(1, 2)
+        w_k = mha.in_proj_weight[width : 2 * width]
+        b_k = mha.in_proj_bias[width : 2 * width]
+        k = F.linear(frames, w_k, b_k).view(b, n_frames, heads, d).transpose(1, 2)
+        low = torch.finfo(q.dtype).min
+        bias = torch.zeros(b, 1, 1, n_frames, dtype=q.dtype, device=q.device)
+        bias = bias.masked_fill(~keys_ok[:, None, None, :], low)
+        scores = q @ k.transpose(-1, -2) * d**-0.5 + bias  # (B, H, L, T)
+        return scores.softmax(-1)
+
+    def _query_map(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``query`` folded into the attention's Q map: weight (Da, Dt), bias (Da,)."""
+        width = self.attn.embed_dim
+        w_q, b_q = self.attn.in_proj_weight[:width], self.attn.in_proj_bias[:width]
+        return w_q @ self.query.weight, w_q @ self.query.bias + b_q
 
     def _attend(
         self,
@@ -181,11 +266,8 @@ class TokenAudioAligner(nn.Module):
         width, heads = mha.embed_dim, mha.num_heads
         b, n_tok, _ = text_states.shape
         n_frames = frames.shape[1]
-        w_q, w_kv = mha.in_proj_weight[:width], mha.in_proj_weight[width:]
-        b_q, b_kv = mha.in_proj_bias[:width], mha.in_proj_bias[width:]
-        q = F.linear(
-            text_states, w_q @ self.query.weight, w_q @ self.query.bias + b_q
-        ).view(b, n_tok, heads, -1)  # (B, L, H, d)
+        w_kv, b_kv = mha.in_proj_weight[width:], mha.in_proj_bias[width:]
+        q = F.linear(text_states, *self._query_map()).view(b, n_tok, heads, -1)
         kv = F.linear(frames, w_kv, b_kv).view(b, n_frames, 2, heads, -1)
         k, v = kv.permute(2, 0, 3, 1, 4)  # (B, H, T, d) each
         out = F.scaled_dot_product_attention(
@@ -236,23 +318,25 @@ class CMBertFusion(nn.Module):
     ) -> torch.Tensor:
         """(B, L, L) masked multimodal attention matrix W_m (rows sum to 1; before
         dropout); with ``rows``, only its first ``rows`` rows (B, rows, L)."""
-        return self._weights(text_states, text_mask, self.audio_proj(audio), rows)
+        xa = self.audio_proj(audio)  # (B, L, W)
+        beta_a = torch.relu(xa[:, :rows] @ xa.transpose(1, 2))  # (B, rows, L)
+        return self._weights(text_states, text_mask, beta_a, rows)
 
     def _weights(
         self,
         text_states: torch.Tensor,
         text_mask: torch.Tensor,
-        xa: torch.Tensor,
+        beta_a: torch.Tensor,
         rows: int | None,
     ) -> torch.Tensor:
-        """:meth:`attention` from the projected audio ``xa`` = P_a X_a (B, L, W)."""
+        """:meth:`attention` from its audio term ``beta_a``: the first ``rows`` rows
+        of ReLU(Xa' Xa'^T) (B, rows, L)."""
         mask = text_mask.to(text_states.dtype)  # (B, L)
         xt = self.text_proj(text_states) * mask.unsqueeze(-1)  # (B, L, W)
         # (B,) over the sentence's real tokens
         norm = xt.flatten(1).norm(dim=-1).clamp(min=1e-6)
         xt = xt / norm.sqrt().view(-1, 1, 1)
         alpha_t = torch.relu(xt[:, :rows] @ xt.transpose(1, 2))  # (B, rows, L)
-        beta_a = torch.relu(xa[:, :rows] @ xa.transpose(1, 2))  # (B, rows, L)
         w_f = self.w_t * alpha_t + self.w_a * beta_a + self.b
         pad = 1.0 - mask
         w_f = w_f + NEG * pad.unsqueeze(1) + NEG * pad[:, :rows].unsqueeze(2)
@@ -282,13 +366,19 @@ class CMBertFusion(nn.Module):
             fused: (B, L, Dt), or (B, 1, Dt) with ``cls_only``; classify from
             ``fused[:, 0]`` ([CLS]).
         """
-        # P_a X_a: the aligned audio, projected (B, L, W)
-        xa = self.aligner.projected(
-            text_states, text_mask, frames, frame_mask, self.audio_proj
-        )
         rows = 1 if cls_only else None
+        if cls_only:  # [CLS]'s row of Xa' Xa'^T, without every token's audio
+            products = self.aligner.cls_products(
+                text_states, text_mask, frames, frame_mask, self.audio_proj
+            ).unsqueeze(1)  # (B, 1, L)
+        else:  # P_a X_a: the aligned audio, projected (B, L, W)
+            xa = self.aligner.projected(
+                text_states, text_mask, frames, frame_mask, self.audio_proj
+            )
+            products = xa @ xa.transpose(1, 2)  # (B, L, L)
+        beta_a = torch.relu(products)
         # (B, L or 1, L)
-        w_m = self.attn_dropout(self._weights(text_states, text_mask, xa, rows))
+        w_m = self.attn_dropout(self._weights(text_states, text_mask, beta_a, rows))
         x_att = w_m @ text_states  # (B, L or 1, Dt)
         fused = x_att + text_states[:, :rows]
         return self.norm(self.out_dropout(self.out(fused)))  # (B, L or 1, Dt)

@@ -185,3 +185,46 @@ def test_folded_cross_attention_equals_the_modules_it_folds():
     torch.testing.assert_close(folded, audio, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="bias-free"):
         aligner.projected(text, text_mask, frames, frame_mask, nn.Linear(DA, 3))
+
+
+@pytest.mark.parametrize("cls_audio", [True, False])
+def test_cls_products_equal_the_products_of_every_tokens_aligned_audio(cls_audio):
+    """[CLS]'s row of Xa' Xa'^T without forming the other tokens' aligned audio
+    (``cls_rows``) against the row computed from :meth:`projected`: values and the
+    gradients of every parameter, the text and the frames (a clip without frames
+    included)."""
+    torch.manual_seed(0)
+    fusion = CMBertFusion(DT, DA, FusionConfig(cls_audio=cls_audio)).train()
+    aligner = fusion.aligner
+    text, text_mask, frames, frame_mask = _inputs()
+    frame_mask[2] = False
+    text.requires_grad_(True)
+    frames.requires_grad_(True)
+    target = torch.randn(3, 7, generator=torch.Generator().manual_seed(1))
+    results = []
+    for cls_rows in (True, False):
+        fusion.zero_grad()
+        text.grad = frames.grad = None
+        aligner.cls_rows = cls_rows
+        products = aligner.cls_products(
+            text, text_mask, frames, frame_mask, fusion.audio_proj
+        )
+        (products * target).sum().backward()
+        grads = {
+            n: p.grad.clone()
+            for n, p in fusion.named_parameters()
+            if p.grad is not None
+        }
+        results.append(
+            (products.detach(), grads, text.grad.clone(), frames.grad.clone())
+        )
+    (got, grads, d_text, d_frames), (want, ref_grads, ref_text, ref_frames) = results
+    assert (want[2] == 0).all()  # a clip without frames
+    # with CM-BERT's zero audio at [CLS], its row is zero
+    assert (want[0, 1:6] != 0).all() if cls_audio else (want == 0).all()
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    assert grads.keys() == ref_grads.keys() and len(grads) == 7
+    for name, grad in ref_grads.items():
+        torch.testing.assert_close(grads[name], grad, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(d_text, ref_text, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(d_frames, ref_frames, rtol=1e-4, atol=1e-6)

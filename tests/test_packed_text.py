@@ -113,3 +113,27 @@ def test_grid_attention_dropout_backward_matches_autograd(monkeypatch):
 def test_an_unknown_text_path_is_refused():
     with pytest.raises(ValueError, match="text path 'fast'"):
         text_states(_bert(), *_batch(), path="fast")
+
+
+def test_the_attention_grid_pads_each_length_block_to_its_own_longest_text():
+    """Texts sorted by length into blocks (shortest first), each padded to its own
+    longest text; every (token, head) has its own grid row; the result and its
+    gradient equal one grid padded to the batch's longest text."""
+    import mlcl_core.encoders.packed as packed
+
+    _, mask = _batch()  # lengths 12, 4, 9, 2, 7
+    grid = packed.HeadGrid(mask.bool(), 2, 3, blocks=3)
+    # blocks of (2, 4), (7, 9), (12): n_b = texts * heads groups of L_b rows
+    assert [(n, length) for _, n, length in grid.blocks] == [(4, 4), (4, 9), (2, 12)]
+    assert grid.size == 4 * 4 + 4 * 9 + 2 * 12
+    assert len(set(grid.qkv_rows.tolist())) == 3 * 2 * int(mask.sum())
+    torch.manual_seed(0)
+    qkv = torch.randn(int(mask.sum()), 18, dtype=torch.float64, requires_grad=True)
+    outs = []
+    for blocks in (3, 1):
+        g = packed.HeadGrid(mask.bool(), 2, 3, blocks)
+        out = packed._GridAttention.apply(qkv, g, 0.5, 0.0, True)
+        (grad,) = torch.autograd.grad(out.pow(2).sum(), qkv)
+        outs.append((out, grad))
+    torch.testing.assert_close(outs[0][0], outs[1][0])
+    torch.testing.assert_close(outs[0][1], outs[1][1])

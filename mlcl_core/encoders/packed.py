@@ -44,7 +44,11 @@ def packs(encoder: nn.Module) -> bool:
     )
 
 
-TEXT_PATHS = ("packed", "packed+sdpa", "padded")
+TEXT_PATHS = ("packed", "packed+fullgrid", "packed+sdpa", "padded")
+
+#: Length blocks of the CPU's attention grid (:class:`HeadGrid`). Measured on the
+#: 2-core CPU, tiny profile: see the README's training-speed section.
+GRID_BLOCKS = 4
 
 
 def packed_bert(
@@ -52,13 +56,16 @@ def packed_bert(
     input_ids: torch.Tensor,
     attention_mask: torch.Tensor,
     attention: str = "auto",
+    blocks: int | None = None,
 ) -> torch.Tensor:
     """``bert(input_ids, attention_mask).last_hidden_state`` (R, L, D), computed on the
     real tokens: (R, L) ids and mask in, zeros at padded positions out.
 
     ``attention``: ``"grid"`` (:class:`_GridAttention`), ``"sdpa"``
     (``F.scaled_dot_product_attention`` on the padded layout), or ``"auto"``: the grid
-    on the CPU, SDPA's fused kernels on CUDA or under autocast."""
+    on the CPU, SDPA's fused kernels on CUDA or under autocast. ``blocks``: how many
+    length blocks the attention grid has (:class:`HeadGrid`; default
+    :data:`GRID_BLOCKS` for the grid, one for SDPA)."""
     r, n_tok = input_ids.shape
     mask = attention_mask.bool()
     real = mask.flatten().nonzero().squeeze(1)  # (N,) flat index of every real token
@@ -67,11 +74,13 @@ def packed_bert(
     x = emb.word_embeddings(input_ids.flatten()[real])  # (N, D)
     x = x + emb.token_type_embeddings.weight[0]  # every token is of type 0
     x = emb.dropout(emb.LayerNorm(x + emb.position_embeddings(positions)))
-    att = bert.encoder.layer[0].attention.self
-    grid = HeadGrid(mask, att.num_attention_heads, att.attention_head_size)
     if attention == "auto":
         cpu = x.device.type == "cpu" and not torch.is_autocast_enabled("cpu")
         attention = "grid" if cpu else "sdpa"
+    if blocks is None:  # CUDA: one grid, no host synchronisation
+        blocks = GRID_BLOCKS if attention == "grid" else 1
+    att = bert.encoder.layer[0].attention.self
+    grid = HeadGrid(mask, att.num_attention_heads, att.attention_head_size, blocks)
     for layer in bert.encoder.layer:
         x = _layer(layer, x, grid, attention == "grid")
     dim = x.shape[-1]
@@ -81,53 +90,92 @@ def packed_bert(
 class HeadGrid:
     """Where packed tokens sit in the padded per-head layout of attention.
 
-    Attention runs on a grid of R x H groups (text, head) of L rows of head_dim values,
-    flattened to (R*H*L, head_dim). A packed (N, 3D) Q/K/V matrix is N x 3 x H rows of
-    head_dim values in that order; ``qkv_rows`` is where each of them goes in the
-    (3, R*H*L) grids of Q, K and V, and ``out_rows`` where each (token, head) of the
-    output comes from. Grid rows of padded positions stay zero.
+    Attention runs on grids of (text, head) groups of rows of head_dim values. The
+    texts are cut into ``blocks`` by length (shortest first, equal numbers of texts),
+    and each block is padded only to its own longest text: attention's work grows with
+    the square of the padded length, and in a tiny-profile batch the long Tibetan texts
+    would otherwise pad the short Burmese ones to 64 tokens (three blocks do about 0.63
+    of one grid's quadratic work on the benchmark's batches). Block ``b`` is
+    ``n_b = R_b * H`` groups of ``L_b`` rows, stored one after another: one grid is
+    (``size`` = sum of n_b * L_b, head_dim).
+
+    A packed (N, 3D) Q/K/V matrix is N x 3 x H rows of head_dim values in that order;
+    ``qkv_rows`` is where each of them goes in the (3 * size) rows of the Q, K and V
+    grids, and ``out_rows`` where each (token, head) of the output comes from. Grid
+    rows of padded positions stay zero.
     """
 
-    def __init__(self, mask: torch.Tensor, heads: int, head_dim: int) -> None:
+    def __init__(
+        self, mask: torch.Tensor, heads: int, head_dim: int, blocks: int = 1
+    ) -> None:
         r, n_tok = mask.shape
-        self.shape = (r * heads, n_tok, head_dim)  # (groups, L, d)
-        self.size = r * heads * n_tok  # rows of one grid
-        head = torch.arange(heads, device=mask.device)
+        self.head_dim = head_dim
+        dev = mask.device
+        if blocks > 1 and r > 1:  # CPU: the lengths are read on the host
+            lengths = mask.sum(-1)
+            order = lengths.argsort(stable=True)  # texts, shortest first
+            chunks = [c for c in order.tensor_split(min(blocks, r)) if len(c)]
+            widths = [max(1, int(lengths[c].max())) for c in chunks]
+        else:  # one grid of the padded length: no host synchronisation
+            chunks, widths = [torch.arange(r, device=dev)], [n_tok]
+        # per text: the first grid row of its block's group of head 0, and its width
+        start = torch.empty(r, dtype=torch.long, device=dev)
+        width = torch.empty(r, dtype=torch.long, device=dev)
+        self.blocks: list[tuple[int, int, int]] = []  # (first row, groups, length)
+        keys, row = [], 0
+        for texts, n in zip(chunks, widths):
+            count = len(texts)
+            start[texts] = row + torch.arange(count, device=dev) * heads * n
+            width[texts] = n
+            self.blocks.append((row, count * heads, n))
+            # (n_b, 1, L_b): True where a text's own token is a key
+            keys.append(mask[texts, :n].repeat_interleave(heads, dim=0)[:, None, :])
+            row += count * heads * n
+        self.size = row  # rows of one grid
+        self.keys = keys
+        flat = mask.flatten().nonzero().squeeze(1)  # (N,) r * L + l of real tokens
+        text, pos = flat.div(n_tok, rounding_mode="floor"), flat % n_tok
+        head = torch.arange(heads, device=dev)
+        # (N, H) -> (N*H,): grid row of every (token, head)
+        self.out_rows = (
+            start[text, None] + head * width[text, None] + pos[:, None]
+        ).flatten()
+        third = torch.arange(3, device=dev)[None, :, None] * self.size
+        self.qkv_rows = (third + self.out_rows.view(-1, 1, heads)).flatten()
+        self._bias: dict[torch.dtype, list[torch.Tensor]] = {}
 
-        def rows(flat: torch.Tensor) -> torch.Tensor:
-            """(M,) flat positions r*L + l -> (M, H) rows of the grid."""
-            text, pos = flat.div(n_tok, rounding_mode="floor"), flat % n_tok
-            return (text[:, None] * heads + head) * n_tok + pos[:, None]
-
-        third = torch.arange(3, device=mask.device)[None, :, None] * self.size
-        self.out_rows = rows(mask.flatten().nonzero().squeeze(1)).flatten()  # (N*H,)
-        self.qkv_rows = (third + self.out_rows.view(-1, 1, heads)).flatten()  # (N*3*H,)
-        # (R*H, 1, L): True where a text's own token is a key
-        self.keys = mask.repeat_interleave(heads, dim=0)[:, None, :]
-        self._bias: dict[torch.dtype, torch.Tensor] = {}
+    def views(self, grid: torch.Tensor) -> list[torch.Tensor]:
+        """One grid (size, head_dim) as its blocks' (n_b, L_b, head_dim) views."""
+        return [
+            grid[first : first + n * length].view(n, length, self.head_dim)
+            for first, n, length in self.blocks
+        ]
 
     def scatter(
         self, packed: torch.Tensor, rows: torch.Tensor, grids: int
     ) -> torch.Tensor:
-        """Packed values (N, grids*D) into ``grids`` grids (grids*R*H*L, head_dim) at
+        """Packed values (N, grids*D) into ``grids`` grids (grids, size, head_dim) at
         ``rows`` (:attr:`qkv_rows` for Q/K/V, :attr:`out_rows` for one grid), zeros
         at padded positions."""
-        head_dim = self.shape[2]
-        grid = packed.new_zeros(grids * self.size, head_dim)
-        return grid.index_copy_(0, rows, packed.reshape(-1, head_dim))
+        grid = packed.new_zeros(grids * self.size, self.head_dim)
+        grid.index_copy_(0, rows, packed.reshape(-1, self.head_dim))
+        return grid.view(grids, self.size, self.head_dim)
 
     def gather(self, grid: torch.Tensor, rows: torch.Tensor, n: int) -> torch.Tensor:
         """:meth:`scatter` undone: the grid rows at ``rows``, packed to (n, ...)."""
-        return grid.reshape(-1, self.shape[2])[rows].view(n, -1)
+        # index_select: about 5x faster than advanced indexing on the CPU (issue 8)
+        return grid.reshape(-1, self.head_dim).index_select(0, rows).view(n, -1)
 
-    def key_bias(self, dtype: torch.dtype) -> torch.Tensor:
-        """(R*H, 1, L) additive mask: 0 for a text's own tokens, the dtype's lowest
-        finite value for padding (finite, so a row without keys cannot make NaN)."""
+    def key_bias(self, dtype: torch.dtype) -> list[torch.Tensor]:
+        """Per block, the (n_b, 1, L_b) additive mask: 0 for a text's own tokens, the
+        dtype's lowest finite value for padding (finite, so a row without keys cannot
+        make NaN)."""
         if dtype not in self._bias:
             low = torch.finfo(dtype).min
-            self._bias[dtype] = torch.zeros(
-                self.keys.shape, dtype=dtype, device=self.keys.device
-            ).masked_fill(~self.keys, low)
+            self._bias[dtype] = [
+                torch.zeros(k.shape, dtype=dtype, device=k.device).masked_fill(~k, low)
+                for k in self.keys
+            ]
         return self._bias[dtype]
 
 
@@ -136,52 +184,58 @@ class _GridAttention(torch.autograd.Function):
     attending to its own tokens, with its backward written out.
 
     On the CPU this replaces SDPA's flash kernel on the padded layout: the Q/K/V
-    matrix is scattered once into per-(text, head) grids, the three products are
-    batched matrix products, and the backward writes the gradient of Q, K and V back
-    into the packed layout in one gather, instead of the strided copies autograd makes
-    through the views SDPA needs (issue 8: those copies took 8-13 ms of a 111 ms
-    tiny-profile MLCL step). With P = softmax(s QK^T + bias), O = P V:
-    dV = P^T dO, dS = P * (dP - rowsum(dP * P)) with dP = dO V^T, dQ = s dS K,
-    dK = s dS^T Q (attention dropout scales P's kept entries and dP alike).
+    matrix is scattered once into the per-(text, head) grids of :class:`HeadGrid`'s
+    blocks, the three products are batched matrix products per block, and the backward
+    writes the gradient of Q, K and V back into the packed layout in one gather,
+    instead of the strided copies autograd makes through the views SDPA needs (issue
+    8: those copies took 8-13 ms of a 111 ms tiny-profile MLCL step). With
+    P = softmax(s QK^T + bias), O = P V: dV = P^T dO, dS = P * (dP - rowsum(dP * P))
+    with dP = dO V^T, dQ = s dS K, dK = s dS^T Q (attention dropout scales P's kept
+    entries and dP alike).
     """
 
     @staticmethod
     def forward(ctx, qkv, grid: HeadGrid, scale: float, drop: float, fast: bool):
         buf = grid.scatter(qkv, grid.qkv_rows, 3)  # padded keys and values: 0
-        q, k, v = buf.view(3, *grid.shape)
-        probs = torch.baddbmm(
-            grid.key_bias(qkv.dtype), q, k.transpose(1, 2), alpha=scale
-        ).softmax(-1)  # (R*H, L, L)
-        keep = None
-        if drop > 0:
-            keep = (
-                keep_mask(probs.shape, drop, probs.device)
-                if fast
-                else torch.empty_like(probs).bernoulli_(1 - drop).bool()
-            )
-            out = torch.bmm(probs * keep / (1 - drop), v)
-        else:
-            out = torch.bmm(probs, v)
-        ctx.save_for_backward(buf, probs, keep)
+        out = qkv.new_empty(grid.size, grid.head_dim)
+        probs, keeps = [], []
+        for q, k, v, o, bias in zip(
+            *map(grid.views, (*buf, out)), grid.key_bias(qkv.dtype)
+        ):
+            p = torch.baddbmm(bias, q, k.transpose(1, 2), alpha=scale).softmax(-1)
+            probs.append(p)  # (n_b, L_b, L_b)
+            if drop > 0:
+                keep = (
+                    keep_mask(p.shape, drop, p.device)
+                    if fast
+                    else torch.empty_like(p).bernoulli_(1 - drop).bool()
+                )
+                keeps.append(keep)
+                p = p * keep / (1 - drop)
+            torch.bmm(p, v, out=o)
+        ctx.save_for_backward(buf, *probs, *keeps)
         ctx.grid, ctx.scale, ctx.drop = grid, scale, drop
         return grid.gather(out, grid.out_rows, qkv.shape[0])
 
     @staticmethod
     def backward(ctx, grad):
-        buf, probs, keep = ctx.saved_tensors
         grid, scale, drop = ctx.grid, ctx.scale, ctx.drop
-        q, k, v = buf.view(3, *grid.shape)
-        # padded queries send nothing back
-        dout = grid.scatter(grad, grid.out_rows, 1).view(grid.shape)
-        dbuf = torch.empty_like(buf).view(3, *grid.shape)
-        used = probs if keep is None else probs * keep / (1 - drop)
-        torch.bmm(used.transpose(1, 2), dout, out=dbuf[2])  # dV
-        dscore = torch.bmm(dout, v.transpose(1, 2))  # dP
-        if keep is not None:
-            dscore.mul_(keep).div_(1 - drop)
-        dscore.sub_((dscore * probs).sum(-1, keepdim=True)).mul_(probs).mul_(scale)
-        torch.bmm(dscore, k, out=dbuf[0])  # dQ
-        torch.bmm(dscore.transpose(1, 2), q, out=dbuf[1])  # dK
+        buf, *saved = ctx.saved_tensors
+        n_blocks = len(grid.blocks)
+        probs, keeps = saved[:n_blocks], saved[n_blocks:] or [None] * n_blocks
+        dout = grid.scatter(grad, grid.out_rows, 1)[0]  # padded queries: 0
+        dbuf = torch.empty_like(buf)
+        for q, k, v, do, dq, dk, dv, p, keep in zip(
+            *map(grid.views, (*buf, dout, *dbuf)), probs, keeps
+        ):
+            used = p if keep is None else p * keep / (1 - drop)
+            torch.bmm(used.transpose(1, 2), do, out=dv)
+            dscore = torch.bmm(do, v.transpose(1, 2))  # dP
+            if keep is not None:
+                dscore.mul_(keep).div_(1 - drop)
+            dscore.sub_((dscore * p).sum(-1, keepdim=True)).mul_(p).mul_(scale)
+            torch.bmm(dscore, k, out=dq)
+            torch.bmm(dscore.transpose(1, 2), q, out=dk)
         dqkv = grid.gather(dbuf, grid.qkv_rows, grad.shape[0])
         return dqkv, None, None, None, None
 
@@ -207,11 +261,17 @@ def _layer(
 
 
 def _sdpa(qkv: torch.Tensor, grid: HeadGrid, scale: float, drop: float) -> torch.Tensor:
-    """:class:`_GridAttention`'s result through ``F.scaled_dot_product_attention``."""
-    q, k, v = grid.scatter(qkv, grid.qkv_rows, 3).view(3, *grid.shape)
-    out = F.scaled_dot_product_attention(
-        q, k, v, attn_mask=grid.keys, dropout_p=drop, scale=scale
-    )  # (R*H, L, d)
+    """:class:`_GridAttention`'s result through ``F.scaled_dot_product_attention``
+    (one call per block of the grid)."""
+    buf = grid.scatter(qkv, grid.qkv_rows, 3)
+    out = torch.cat(
+        [
+            F.scaled_dot_product_attention(
+                q, k, v, attn_mask=keys, dropout_p=drop, scale=scale
+            ).flatten(0, 1)  # (n_b * L_b, d)
+            for q, k, v, keys in zip(*map(grid.views, buf), grid.keys)
+        ]
+    )
     return grid.gather(out, grid.out_rows, qkv.shape[0])
 
 
@@ -225,11 +285,13 @@ def text_states(
     applies, else the encoder's own padded forward.
 
     ``path`` (:data:`TEXT_PATHS`; the speed benchmark's rows undo one change each):
-    ``"packed"``, ``"packed+sdpa"`` (packed, with SDPA's attention on the CPU too) or
-    ``"padded"`` (the encoder's own forward)."""
+    ``"packed"``, ``"packed+fullgrid"`` (packed, the attention grid in one block of
+    the batch's longest text), ``"packed+sdpa"`` (packed, with SDPA's attention on
+    the CPU too, one block) or ``"padded"`` (the encoder's own forward)."""
     if path not in TEXT_PATHS:
         raise ValueError(f"text path {path!r}: expected one of {TEXT_PATHS}")
     if path != "padded" and packs(encoder):
         attention = "sdpa" if path == "packed+sdpa" else "auto"
-        return packed_bert(encoder, input_ids, attention_mask, attention)
+        blocks = 1 if path == "packed+fullgrid" else None
+        return packed_bert(encoder, input_ids, attention_mask, attention, blocks)
     return encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
