@@ -94,7 +94,7 @@ class HeadGrid:
     texts are cut into ``blocks`` by length (shortest first, equal numbers of texts),
     and each block is padded only to its own longest text: attention's work grows with
     the square of the padded length, and in a tiny-profile batch the long Tibetan texts
-    would otherwise pad the short Burmese ones to 64 tokens (three blocks do about 0.63
+    would otherwise pad the short Burmese ones to 64 tokens (four blocks do 0.54-0.72
     of one grid's quadratic work on the benchmark's batches). Block ``b`` is
     ``n_b = R_b * H`` groups of ``L_b`` rows, stored one after another: one grid is
     (``size`` = sum of n_b * L_b, head_dim).
