@@ -3,11 +3,19 @@ seeding, scaling, and the swap into built encoders."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 from torch import nn
 
-from mlcl_core.encoders.dropout import Dropout, dropout, keep_mask, swap_dropout
+from mlcl_core.encoders.dropout import (
+    Dropout,
+    dropout,
+    keep_mask,
+    keep_scale,
+    swap_dropout,
+)
 
 
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.9])
@@ -16,11 +24,25 @@ def test_the_mask_keeps_each_element_with_probability_one_minus_p(p):
     keep = keep_mask((1000, 999), p, "cpu").double()
     sd = (p * (1 - p) / keep.numel()) ** 0.5
     assert abs(keep.mean().item() - (1 - p)) < 5 * sd
-    # the three numbers cut from one 64-bit draw are independent of each other
-    flat = keep.flatten()[: 3 * (keep.numel() // 3)].view(-1, 3)
-    for a, b in ((0, 1), (1, 2), (0, 2)):
+    # the four 16-bit numbers read from one 64-bit draw are independent of each other
+    flat = keep.flatten()[: 4 * (keep.numel() // 4)].view(-1, 4)
+    for a, b in itertools.combinations(range(4), 2):
         both = (flat[:, a] * flat[:, b]).mean().item()
         assert abs(both - (1 - p) ** 2) < 5 * (1 / flat.shape[0]) ** 0.5
+
+
+def test_the_drop_rate_is_p_to_sixteen_bits_and_each_field_is_used():
+    """Every one of the four fields of a word drops at the rate round(p * 2**16) /
+    2**16 (the top field, whose bit 63 random_ must also draw, included); a p whose
+    rate rounds to 1 keeps nothing."""
+    torch.manual_seed(1)
+    keep = keep_mask((4 * 250_000,), 0.5, "cpu").view(-1, 4).double()
+    sd = (0.25 / keep.shape[0]) ** 0.5
+    assert ((keep.mean(0) - 0.5).abs() < 5 * sd).all()
+    assert not keep_mask((10,), 1 - 2**-18, "cpu").any()
+    factor = keep_scale((1000,), 0.2, "cpu", torch.float64)
+    assert factor.dtype == torch.float64
+    assert set(factor.unique().tolist()) == {0.0, 1 / 0.8}
 
 
 def test_the_mask_follows_the_seed():

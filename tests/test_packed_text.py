@@ -93,7 +93,11 @@ def test_grid_attention_dropout_backward_matches_autograd(monkeypatch):
     grid = packed.HeadGrid(mask, heads, head_dim)
     n, width = int(mask.sum()), heads * head_dim
     keep = torch.rand(3 * heads, 4, 4) >= p
-    monkeypatch.setattr(packed, "keep_mask", lambda shape, drop, device: keep)
+    monkeypatch.setattr(
+        packed,
+        "keep_scale",
+        lambda shape, drop, device, dtype: keep.to(dtype) / (1 - drop),
+    )
     qkv = torch.randn(n, 3 * width, dtype=torch.float64, requires_grad=True)
     out = packed._GridAttention.apply(qkv, grid, 0.7, p, True)
     # reference: pad Q, K, V to (R, H, L, d) and attend with plain autograd ops

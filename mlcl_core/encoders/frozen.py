@@ -37,6 +37,7 @@ import torch
 from torch import nn
 
 from mlcl_core.adapters.layer import Route
+from mlcl_core.encoders.packed import GRID_BLOCKS, HeadGrid, wav2vec2_layer
 from mlcl_core.storage import atomic_path
 
 
@@ -69,6 +70,9 @@ class FrozenPrefix:
         self._weights: tuple = ()
         self._digest = b""
         self._store_key = ""
+        # the layers above the prefix on the real frames only (issue 8); False: on
+        # the padded batch (the speed benchmark's project+paddedaudio)
+        self.packed = True
 
     def applies(self, feats: torch.Tensor) -> bool:
         """Whether the memo gives this forward the backbone's own result: a frozen
@@ -111,12 +115,24 @@ class FrozenPrefix:
         ):
             raise ValueError("FrozenPrefix: every row's valid frames must come first")
         encoder = self.backbone.encoder
-        hidden = feats.new_zeros(*feat_mask.shape, self.backbone.config.hidden_size)
-        for i, n in enumerate(lengths.tolist()):
-            hidden[i, :n] = self._states(feats[i, :n])
-        attention_mask = _bidirectional_mask(self.backbone.config, hidden, feat_mask)
+        # (N, D): every row's stored first-layer states, its valid frames in order
+        states = torch.cat(
+            [self._states(feats[i, :n]) for i, n in enumerate(lengths.tolist())]
+        )
+        real = feat_mask.flatten().nonzero().squeeze(1)  # (N,) flat index b * T + t
         first, *rest = encoder.layers
-        torch.rand([])  # the LayerDrop draw Wav2Vec2Encoder makes for every layer
+        if self.packed and self._packs():  # the layers above on real frames only
+            att = first.layer.attention
+            grid = HeadGrid(feat_mask, att.num_heads, att.head_dim, GRID_BLOCKS)
+            torch.rand([])  # the LayerDrop draw Wav2Vec2Encoder makes for every layer
+            hidden = first.adapters(states, route)
+            for layer in rest:
+                torch.rand([])
+                hidden = layer.adapters(wav2vec2_layer(layer.layer, hidden, grid), route)
+            return _padded(hidden, real, feat_mask.shape)
+        hidden = _padded(states, real, feat_mask.shape)
+        attention_mask = _bidirectional_mask(self.backbone.config, hidden, feat_mask)
+        torch.rand([])
         hidden = first.adapters(hidden, route)
         for layer in rest:
             torch.rand([])
@@ -124,6 +140,21 @@ class FrozenPrefix:
             if isinstance(hidden, tuple):
                 hidden = hidden[0]
         return hidden
+
+    def _packs(self) -> bool:
+        """Whether the layers above the prefix can run on packed frames: plain
+        post-norm wav2vec2 layers and adapters that read one frame at a time (none,
+        MetaAdapter's shared adapter; SimAdapter's routing and attention record read
+        the padded layout)."""
+        from transformers.models.wav2vec2.modeling_wav2vec2 import (
+            Wav2Vec2EncoderLayer,
+        )
+
+        return all(
+            type(layer.layer) is Wav2Vec2EncoderLayer
+            and layer.adapters.kind in ("none", "metaadapter")
+            for layer in self.backbone.encoder.layers
+        )
 
     @torch.no_grad()
     def _states(self, row: torch.Tensor) -> torch.Tensor:
@@ -205,3 +236,9 @@ def _bidirectional_mask(
     return create_bidirectional_mask(
         config=config, inputs_embeds=hidden, attention_mask=feat_mask
     )
+
+
+def _padded(packed: torch.Tensor, real: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    """Packed frames (N, D) at flat positions ``real`` into a zero-padded (B, T, D)."""
+    out = packed.new_zeros(shape.numel(), packed.shape[-1])
+    return out.index_copy(0, real, packed).view(*shape, -1)

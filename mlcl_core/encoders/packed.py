@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mlcl_core.encoders.dropout import Dropout, keep_mask
+from mlcl_core.encoders.dropout import Dropout, keep_scale
 
 
 def packs(encoder: nn.Module) -> bool:
@@ -198,41 +198,41 @@ class _GridAttention(torch.autograd.Function):
     def forward(ctx, qkv, grid: HeadGrid, scale: float, drop: float, fast: bool):
         buf = grid.scatter(qkv, grid.qkv_rows, 3)  # padded keys and values: 0
         out = qkv.new_empty(grid.size, grid.head_dim)
-        probs, keeps = [], []
+        probs, scales = [], []
         for q, k, v, o, bias in zip(
             *map(grid.views, (*buf, out)), grid.key_bias(qkv.dtype)
         ):
             p = torch.baddbmm(bias, q, k.transpose(1, 2), alpha=scale).softmax(-1)
             probs.append(p)  # (n_b, L_b, L_b)
-            if drop > 0:
-                keep = (
-                    keep_mask(p.shape, drop, p.device)
+            if drop > 0:  # dropout's factor per entry: 0 or 1 / (1 - drop)
+                factor = (
+                    keep_scale(p.shape, drop, p.device, p.dtype)
                     if fast
-                    else torch.empty_like(p).bernoulli_(1 - drop).bool()
+                    else torch.empty_like(p).bernoulli_(1 - drop).div_(1 - drop)
                 )
-                keeps.append(keep)
-                p = p * keep / (1 - drop)
+                scales.append(factor)
+                p = p * factor
             torch.bmm(p, v, out=o)
-        ctx.save_for_backward(buf, *probs, *keeps)
-        ctx.grid, ctx.scale, ctx.drop = grid, scale, drop
+        ctx.save_for_backward(buf, *probs, *scales)
+        ctx.grid, ctx.scale = grid, scale
         return grid.gather(out, grid.out_rows, qkv.shape[0])
 
     @staticmethod
     def backward(ctx, grad):
-        grid, scale, drop = ctx.grid, ctx.scale, ctx.drop
+        grid, scale = ctx.grid, ctx.scale
         buf, *saved = ctx.saved_tensors
         n_blocks = len(grid.blocks)
-        probs, keeps = saved[:n_blocks], saved[n_blocks:] or [None] * n_blocks
+        probs, scales = saved[:n_blocks], saved[n_blocks:] or [None] * n_blocks
         dout = grid.scatter(grad, grid.out_rows, 1)[0]  # padded queries: 0
         dbuf = torch.empty_like(buf)
-        for q, k, v, do, dq, dk, dv, p, keep in zip(
-            *map(grid.views, (*buf, dout, *dbuf)), probs, keeps
+        for q, k, v, do, dq, dk, dv, p, factor in zip(
+            *map(grid.views, (*buf, dout, *dbuf)), probs, scales
         ):
-            used = p if keep is None else p * keep / (1 - drop)
+            used = p if factor is None else p * factor
             torch.bmm(used.transpose(1, 2), do, out=dv)
             dscore = torch.bmm(do, v.transpose(1, 2))  # dP
-            if keep is not None:
-                dscore.mul_(keep).div_(1 - drop)
+            if factor is not None:
+                dscore.mul_(factor)
             dscore.sub_((dscore * p).sum(-1, keepdim=True)).mul_(p).mul_(scale)
             torch.bmm(dscore, k, out=dq)
             torch.bmm(dscore.transpose(1, 2), q, out=dk)
@@ -258,6 +258,20 @@ def _layer(
         out = _sdpa(qkv, grid, att.scaling, drop)
     x = layer.attention.output(out, x)  # dense, dropout, LayerNorm(+ x)
     return layer.output(layer.intermediate(x), x)
+
+
+def wav2vec2_layer(layer: nn.Module, x: torch.Tensor, grid: HeadGrid) -> torch.Tensor:
+    """A post-norm ``Wav2Vec2EncoderLayer`` in eval mode on packed frames x (N, D): its
+    attention over each clip's own frames on the CPU grid, everything else on the N
+    frames (the audio encoder above its frozen prefix, :mod:`.frozen`)."""
+    att = layer.attention
+    weight = torch.cat([att.q_proj.weight, att.k_proj.weight, att.v_proj.weight])
+    bias = torch.cat([att.q_proj.bias, att.k_proj.bias, att.v_proj.bias])
+    out = _GridAttention.apply(F.linear(x, weight, bias), grid, att.scaling, 0.0, True)
+    x = layer.layer_norm(x + att.out_proj(out))
+    ff = layer.feed_forward
+    x = x + ff.output_dense(ff.intermediate_act_fn(ff.intermediate_dense(x)))
+    return layer.final_layer_norm(x)
 
 
 def _sdpa(qkv: torch.Tensor, grid: HeadGrid, scale: float, drop: float) -> torch.Tensor:
