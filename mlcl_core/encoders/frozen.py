@@ -128,7 +128,8 @@ class FrozenPrefix:
             hidden = first.adapters(states, route)
             for layer in rest:
                 torch.rand([])
-                hidden = layer.adapters(wav2vec2_layer(layer.layer, hidden, grid), route)
+                hidden = wav2vec2_layer(layer.layer, hidden, grid)
+                hidden = layer.adapters(hidden, route)
             return _padded(hidden, real, feat_mask.shape)
         hidden = _padded(states, real, feat_mask.shape)
         attention_mask = _bidirectional_mask(self.backbone.config, hidden, feat_mask)
@@ -238,7 +239,10 @@ def _bidirectional_mask(
     )
 
 
-def _padded(packed: torch.Tensor, real: torch.Tensor, shape: torch.Size) -> torch.Tensor:
-    """Packed frames (N, D) at flat positions ``real`` into a zero-padded (B, T, D)."""
+def _padded(
+    packed: torch.Tensor, real: torch.Tensor, shape: torch.Size
+) -> torch.Tensor:
+    """Packed frames (N, D) at flat positions ``real`` into a zero-padded (B, T,
+    D)."""
     out = packed.new_zeros(shape.numel(), packed.shape[-1])
     return out.index_copy(0, real, packed).view(*shape, -1)
