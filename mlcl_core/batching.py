@@ -14,7 +14,8 @@ Speed comes from doing the fixed work once:
 every system and chapter gets them. A batch (see :func:`collate`) holds, for K languages
 and B sentences: ``ids`` (B,), ``langs`` (K,), ``y`` (B,), ``input_ids``/
 ``attention_mask`` (K, B, L) and, with audio, ``audio_feats`` (K, B, T, C) with
-``audio_mask`` (K, B, T). :func:`by_language` regroups a loader's audio per language for
+``audio_mask`` (K, B, T) and ``audio_keys`` (K*B clip keys, language-major:
+:func:`mlcl_core.features.clip_key`, hashed once per clip). :func:`by_language` regroups a loader's audio per language for
 the adapter stage.
 """
 
@@ -29,7 +30,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from mlcl_core.config import ExperimentConfig
 from mlcl_core.corpora import SPLITS, Corpus
-from mlcl_core.features import AudioKey
+from mlcl_core.features import AudioKey, clip_key
 from mlcl_core.padding import pad
 
 #: One language's audio of a batch, as the adapter stage trains on it:
@@ -102,6 +103,10 @@ class ParallelDataset(Dataset):
                 lang: [audio_feats[(lang, sid)] for sid in self.ids]
                 for lang in languages
             }
+            # each clip's content key, hashed on first use (features.clip_key)
+            self.audio_keys: dict[str, list[bytes | None]] = {
+                lang: [None] * len(self.ids) for lang in languages
+            }
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -123,7 +128,16 @@ class ParallelDataset(Dataset):
         }
         if self.audio is not None:
             item["audio_feats"] = [self.audio[lang][i] for lang in self.languages]
+            item["audio_keys"] = [self._audio_key(lang, i) for lang in self.languages]
         return item
+
+    def _audio_key(self, lang: str, i: int) -> bytes:
+        """The :func:`~mlcl_core.features.clip_key` of sentence i's clip in ``lang``
+        (computed once per clip and process)."""
+        keys = self.audio_keys[lang]
+        if keys[i] is None:
+            keys[i] = clip_key(self.audio[lang][i])
+        return keys[i]
 
 
 def collate(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -147,6 +161,8 @@ def collate(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
         feats, frames = pad([it["audio_feats"][x] for x in range(k) for it in items])
         batch["audio_feats"] = feats.view(k, b, *feats.shape[1:])  # (K, B, T, C)
         batch["audio_mask"] = frames.view(k, b, -1)  # (K, B, T)
+        # every row's clip_key, language-major like the rows (K*B,)
+        batch["audio_keys"] = [it["audio_keys"][x] for x in range(k) for it in items]
     return batch
 
 

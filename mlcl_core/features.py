@@ -31,6 +31,18 @@ from mlcl_core.storage import atomic_path
 AudioKey = tuple[str, str]  # (lang, sentence id)
 
 
+def clip_key(feats: torch.Tensor) -> bytes:
+    """A content key of one clip's cached features (T, C): a 16-byte hash of their
+    shape, dtype and values. The frozen audio prefix (:mod:`mlcl_core.encoders.frozen`)
+    stores a clip's states under it; :class:`mlcl_core.batching.ParallelDataset` hashes
+    each clip once and hands the keys on with its batches (``audio_keys``)."""
+    data = feats.detach().cpu().contiguous()
+    return hashlib.blake2b(
+        f"{tuple(data.shape)}{data.dtype}".encode() + data.numpy().tobytes(),
+        digest_size=16,
+    ).digest()
+
+
 def check_speech(
     cfg: ExperimentConfig, corpus: Corpus, speech_table: pd.DataFrame
 ) -> None:

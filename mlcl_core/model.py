@@ -150,7 +150,11 @@ class MLCLModel(nn.Module):
         return torch.cat([n(p) for n, p in zip(norms, pooled.split(b), strict=True)])
 
     def _audio(
-        self, feats: torch.Tensor, mask: torch.Tensor, langs: Sequence[str]
+        self,
+        feats: torch.Tensor,
+        mask: torch.Tensor,
+        langs: Sequence[str],
+        keys: Sequence[bytes] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Audio frames (K*B, T, Da), pooled (K*B, Da) and the adapters' regulariser.
 
@@ -159,12 +163,13 @@ class MLCLModel(nn.Module):
         each row routed to its language's adapters: the same per-row computation as a
         loop over the languages, in K times fewer, larger kernels (issue 8). The loop is
         kept for the speed benchmark's "before" row (``benchmarks/mlcl_speed.py``).
+        ``keys``: the K*B rows' clip keys (``batch["audio_keys"]``), if any.
         """
         if self.audio_one_call:
             b = feats.shape[1]
             row_langs = [lang for lang in langs for _ in range(b)]
             frames, pooled = self.audio_encoder(
-                feats.flatten(0, 1), mask.flatten(0, 1), row_langs
+                feats.flatten(0, 1), mask.flatten(0, 1), row_langs, keys
             )
             reg = sum(self.audio_encoder.regularization(lang) for lang in langs)
         else:
@@ -209,7 +214,7 @@ class MLCLModel(nn.Module):
         )
         # (K*B, T, Da), (K*B, Da)
         frames_all, pooled_all, reg = self._audio(
-            batch["audio_feats"], batch["audio_mask"], langs
+            batch["audio_feats"], batch["audio_mask"], langs, batch.get("audio_keys")
         )
         frame_mask = batch["audio_mask"].reshape(k * b, -1)  # (K*B, T)
         # (K*B, L, Dt); with [CLS] pooling only the fused [CLS] (K*B, 1, Dt) is needed

@@ -24,5 +24,9 @@ def test_pad_ints_arrays_and_tensors():
     assert padded.shape == (2, 2, 3) and padded.dtype == torch.float16
     assert padded[1, 0].tolist() == [2.0] * 3 and padded[1, 1].tolist() == [0.0] * 3
     assert fmask.tolist() == [[True, True], [True, False]]
+    wide, wide_mask = pad(feats, value=-1, min_len=4, dtype=torch.float32)
+    assert wide.shape == (2, 4, 3) and wide.dtype == torch.float32
+    assert wide[0, 2:].eq(-1).all() and wide[1, 1:].eq(-1).all()
+    assert wide_mask.sum(1).tolist() == [2, 1]
     with pytest.raises(ValueError, match="no sequences"):
         pad([])

@@ -153,13 +153,19 @@ class AudioEncoder(nn.Module):
         return feats * feat_mask[..., None], feat_mask
 
     def forward(
-        self, feats: torch.Tensor, feat_mask: torch.Tensor, lang: str | Sequence[str]
+        self,
+        feats: torch.Tensor,
+        feat_mask: torch.Tensor,
+        lang: str | Sequence[str],
+        keys: Sequence[bytes] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Cached features (B, T, C) -> frames (B, T, D) and their masked mean (B, D).
 
         ``lang``: the language of every row, or one language per row (B names): then
         the rows of several languages go through the encoder in one call, each row
         through its own language's adapters (instead of a loop over languages, issue 8).
+        ``keys``: every row's :func:`~mlcl_core.features.clip_key`, when known (the
+        frozen prefix's memo then need not hash the rows).
         """
         names = [lang] if isinstance(lang, str) else list(lang)
         unknown = sorted(set(names) - set(self.languages))
@@ -181,7 +187,7 @@ class AudioEncoder(nn.Module):
         self.route.attention = []
         if self.memo_prefix and self.frozen_prefix.applies(feats):
             # (B, T, D)
-            frames = self.frozen_prefix.encode(feats, feat_mask, self.route)
+            frames = self.frozen_prefix.encode(feats, feat_mask, self.route, keys)
         else:
             hidden, _ = self.backbone.feature_projection(feats)  # (B, T, D)
             # (B, T, D)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,7 @@ from torch import nn
 
 from mlcl_core.adapters.layer import Route
 from mlcl_core.encoders.packed import GRID_BLOCKS, HeadGrid, wav2vec2_layer
+from mlcl_core.features import clip_key
 from mlcl_core.storage import atomic_path
 
 
@@ -100,14 +102,20 @@ class FrozenPrefix:
         }
 
     def encode(
-        self, feats: torch.Tensor, feat_mask: torch.Tensor, route: Route
+        self,
+        feats: torch.Tensor,
+        feat_mask: torch.Tensor,
+        route: Route,
+        keys: Sequence[bytes] | None = None,
     ) -> torch.Tensor:
         """``backbone.encoder(feature_projection(feats), feat_mask)``'s last hidden
         state (B, T, D), from the stored first-layer states of every row.
 
         ``feats`` (B, T, C), ``feat_mask`` (B, T) bool with every row's valid frames
         first (as :func:`mlcl_core.padding.pad` makes them); ``route``: the adapters'
-        routing of this forward (``AudioEncoder.route``)."""
+        routing of this forward (``AudioEncoder.route``); ``keys``: every row's
+        :func:`~mlcl_core.features.clip_key` of its valid frames, when the caller has
+        them (else each row is hashed here, every call)."""
         self._check_weights()
         lengths = feat_mask.sum(1)  # (B,)
         if not torch.equal(
@@ -117,7 +125,10 @@ class FrozenPrefix:
         encoder = self.backbone.encoder
         # (N, D): every row's stored first-layer states, its valid frames in order
         states = torch.cat(
-            [self._states(feats[i, :n]) for i, n in enumerate(lengths.tolist())]
+            [
+                self._states(feats[i, :n], None if keys is None else keys[i])
+                for i, n in enumerate(lengths.tolist())
+            ]
         )
         real = feat_mask.flatten().nonzero().squeeze(1)  # (N,) flat index b * T + t
         first, *rest = encoder.layers
@@ -158,14 +169,14 @@ class FrozenPrefix:
         )
 
     @torch.no_grad()
-    def _states(self, row: torch.Tensor) -> torch.Tensor:
+    def _states(self, row: torch.Tensor, key: bytes | None = None) -> torch.Tensor:
         """The first layer's output (n, D) for one clip's features (n, C): from
-        memory, else from the disk store, else computed (and written to both)."""
+        memory, else from the disk store, else computed (and written to both).
+        ``key``: the row's :func:`~mlcl_core.features.clip_key` (hashed here when
+        ``None``)."""
         data = row.detach().contiguous()
-        key = hashlib.blake2b(
-            f"{tuple(data.shape)}{data.dtype}".encode() + data.numpy().tobytes(),
-            digest_size=16,
-        ).digest()
+        if key is None:
+            key = clip_key(data)
         if key not in self.states:
             path = self._path(key)
             states = None if path is None else self._read(path, data.shape[0])
