@@ -15,8 +15,8 @@ every system and chapter gets them. A batch (see :func:`collate`) holds, for K l
 and B sentences: ``ids`` (B,), ``langs`` (K,), ``y`` (B,), ``input_ids``/
 ``attention_mask`` (K, B, L) and, with audio, ``audio_feats`` (K, B, T, C) with
 ``audio_mask`` (K, B, T) and ``audio_keys`` (K*B clip keys, language-major:
-:func:`mlcl_core.features.clip_key`, hashed once per clip). :func:`by_language` regroups a loader's audio per language for
-the adapter stage.
+:func:`mlcl_core.features.clip_key`, hashed once per clip). :func:`by_language`
+regroups a loader's audio per language for the adapter stage.
 """
 
 from __future__ import annotations
