@@ -69,7 +69,11 @@ from mlcl_core.corpora import load_sib200  # noqa: E402
 from mlcl_core.encoders.dropout import swap_dropout  # noqa: E402
 from mlcl_core.features import corpus_features  # noqa: E402
 from mlcl_core.model import build_mlcl  # noqa: E402
-from mlcl_core.runtime import make_optimizer, seed_everything  # noqa: E402
+from mlcl_core.runtime import (  # noqa: E402
+    clip_grad_norm,
+    make_optimizer,
+    seed_everything,
+)
 from mlcl_core.training import Trainer  # noqa: E402
 
 LANGS = ("zho_Hans", "bod_Tibt", "mya_Mymr")
@@ -429,9 +433,7 @@ def trainer_move(trainer: Trainer, batch: dict) -> dict:
 
 def optimiser_step(trainer: Trainer) -> None:
     if trainer.cfg.grad_clip > 0:
-        torch.nn.utils.clip_grad_norm_(
-            trainer.model.parameters(), trainer.cfg.grad_clip
-        )
+        clip_grad_norm(trainer.model.parameters(), trainer.cfg.grad_clip)
     trainer.optimizer.step()
 
 

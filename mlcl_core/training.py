@@ -49,6 +49,7 @@ from mlcl_core.config import TrainConfig
 from mlcl_core.display import show_progress
 from mlcl_core.outputs import Evaluation, FitResult, ModelOutput, move_to, row_ids
 from mlcl_core.runtime import (
+    clip_grad_norm,
     load_checkpoint,
     make_optimizer,
     resolve_device,
@@ -218,7 +219,7 @@ class Trainer:
                 self.model, batch, lambda: self._forward(batch, train=True).loss
             )
         if self.cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+            clip_grad_norm(self.model.parameters(), self.cfg.grad_clip)
         self.optimizer.step()
         return out
 
