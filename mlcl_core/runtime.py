@@ -137,9 +137,7 @@ def make_optimizer(
     return optimizer(groups, lr=lr, fused=use_fused)
 
 
-def clip_grad_norm(
-    parameters: Iterable[nn.Parameter], max_norm: float
-) -> torch.Tensor:
+def clip_grad_norm(parameters: Iterable[nn.Parameter], max_norm: float) -> torch.Tensor:
     """``torch.nn.utils.clip_grad_norm_(parameters, max_norm)``: scale the gradients so
     that their joint 2-norm is at most ``max_norm``; returns that norm before scaling.
 
