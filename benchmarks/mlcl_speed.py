@@ -29,7 +29,9 @@ of index batches from the book's length-bucketed sampler), with the RNG reseeded
 its first step, so their losses agree up to float (or, on CUDA, bf16) noise. Dropout is
 off by default (``--dropout 0``): different attention kernels draw different dropout
 masks, which would hide that agreement; ``--dropout -1`` keeps the profile's (0.1 in the
-tiny profile: the setting the book trains in).
+tiny profile's text encoder, 0.3 in its fusion: the setting the book trains in). With
+``--dropout 0`` the ``--dropout-rows`` (``before`` and ``project``) then train again
+at the profile's dropout from the same weights, and their ratio is printed last.
 
 The speech is synthetic (seeded noise, 60-100 % of ``max_seconds`` long): its content
 does not matter for speed, and it needs no speech synthesis. A "sample" is one row, i.e.
@@ -118,6 +120,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         " batch's longest text;"
         " project+allaudio: the fused [CLS]'s audio products from every token's"
         " aligned audio)",
+    )
+    p.add_argument(
+        "--dropout-rows",
+        default="before,project",
+        help="with --dropout 0: these rows again at the profile's dropout (the"
+        " setting the book trains in), after the others ('': skip)",
     )
     p.add_argument(
         "--pgd-steps", type=int, default=None, help="text-baseline steps (0: skip)"
@@ -557,8 +565,81 @@ def main(argv: list[str] | None = None) -> None:
         f" {args.steps} steps per row, the last pass timed;"
         f" setup (incl. feature cache) {setup_s:.1f} s"
     )
+    results = timed_rows(
+        args.rows, model, init, ds, batches, table, load_wave, cfg, args
+    )
+    report(results, args)
+    dropped = []
+    if args.dropout == 0 and args.dropout_rows:
+        # the same rows with the profile's dropout, from the same weights
+        cfg_drop = make_cfg(argparse.Namespace(**{**vars(args), "dropout": -1.0}))
+        model_drop = build_mlcl(cfg_drop, corpus)
+        dropped = timed_rows(
+            args.dropout_rows,
+            model_drop,
+            init,
+            ds,
+            batches,
+            table,
+            load_wave,
+            cfg_drop,
+            args,
+        )
+        print(
+            f"\n## At the profile's dropout (text {cfg_drop.text.dropout:g}, fusion"
+            f" {cfg_drop.fusion.dropout:g}: the setting the book trains in)"
+        )
+        for r in dropped:
+            print(
+                f"  {r['row']:10s} step {r['step_ms']:8.1f} ms"
+                f"  {r['samples_s']:8.1f} samples/s"
+            )
+    m = copy.deepcopy(model)
+    m.load_state_dict(init)
+    loader = DataLoader(ds, batch_sampler=FixedBatches(batches), collate_fn=collate)
+    print(
+        "\n## Where the time of a project step goes (ms per step, mean of"
+        f" {min(args.steps, len(batches))} steps)"
+    )
+    parts = breakdown(
+        m, loader, cfg, min(args.steps, len(batches)), args.seed, args.passes
+    )
+    total = sum(parts.values())
+    for k, v in parts.items():
+        print(f"  {k:42s} {v:9.1f}  {100 * v / total:5.1f} %")
+    print(f"  {'total':42s} {total:9.1f}")
+    if args.pgd_steps:
+        print(f"\n## Text baselines, project path ({args.pgd_steps} timed steps)")
+        text = {r["row"]: r for r in text_rows(cfg, corpus, args)}
+        for r in text.values():
+            print(
+                f"  {r['row']:14s} step {r['step_ms']:8.1f} ms"
+                f"  {r['samples_s']:8.1f} samples/s"
+            )
+        fast, full = text["combined+pgd"], text["pgd before"]
+        diff = np.abs(np.array(fast["losses"]) - np.array(full["losses"])).max()
+        print(
+            f"  max |combined+pgd - pgd before| loss over {len(full['losses'])}"
+            f" steps: {diff:.2e}"
+        )
+        for name, r in text.items():
+            if name != "combined":
+                ratio = r["step_ms"] / text["combined"]["step_ms"]
+                print(f"  {name} step / combined step: {ratio:.1f}")
+    final_ratios(results, dropped)
+    if args.pgd_steps:
+        pgd_ratio = text["combined+pgd"]["samples_s"] / text["pgd before"]["samples_s"]
+        print(f"  combined+pgd / pgd before: {pgd_ratio:.2f}x")
+    print(f"# benchmark wall time {time.perf_counter() - began:.0f} s")
+
+
+def timed_rows(
+    specs: str, model, init, ds, batches, table, load_wave, cfg, args
+) -> list[dict]:
+    """Train the rows of ``specs`` (comma-separated) in turn from ``model`` with the
+    weights ``init``, on the same batches; their summaries, in order."""
     rows = []
-    for spec in args.rows.split(","):
+    for spec in specs.split(","):
         name, _, threads = spec.partition(
             "@"
         )  # project@1: the project row on one thread
@@ -617,46 +698,7 @@ def main(argv: list[str] | None = None) -> None:
             row.step(step)
     # the median step of the last pass (after the warm-up steps of the first one)
     timed_from = max(args.warmup, (args.passes - 1) * len(batches))
-    results = [row.summary(timed_from) for row in rows]
-    del rows
-    report(results, args)
-    m = copy.deepcopy(model)
-    m.load_state_dict(init)
-    loader = DataLoader(ds, batch_sampler=FixedBatches(batches), collate_fn=collate)
-    print(
-        "\n## Where the time of a project step goes (ms per step, mean of"
-        f" {min(args.steps, len(batches))} steps)"
-    )
-    parts = breakdown(
-        m, loader, cfg, min(args.steps, len(batches)), args.seed, args.passes
-    )
-    total = sum(parts.values())
-    for k, v in parts.items():
-        print(f"  {k:42s} {v:9.1f}  {100 * v / total:5.1f} %")
-    print(f"  {'total':42s} {total:9.1f}")
-    if args.pgd_steps:
-        print(f"\n## Text baselines, project path ({args.pgd_steps} timed steps)")
-        text = {r["row"]: r for r in text_rows(cfg, corpus, args)}
-        for r in text.values():
-            print(
-                f"  {r['row']:14s} step {r['step_ms']:8.1f} ms"
-                f"  {r['samples_s']:8.1f} samples/s"
-            )
-        fast, full = text["combined+pgd"], text["pgd before"]
-        diff = np.abs(np.array(fast["losses"]) - np.array(full["losses"])).max()
-        print(
-            f"  max |combined+pgd - pgd before| loss over {len(full['losses'])}"
-            f" steps: {diff:.2e}"
-        )
-        for name, r in text.items():
-            if name != "combined":
-                ratio = r["step_ms"] / text["combined"]["step_ms"]
-                print(f"  {name} step / combined step: {ratio:.1f}")
-    final_ratios(results)
-    if args.pgd_steps:
-        pgd_ratio = text["combined+pgd"]["samples_s"] / text["pgd before"]["samples_s"]
-        print(f"  combined+pgd / pgd before: {pgd_ratio:.2f}x")
-    print(f"# benchmark wall time {time.perf_counter() - began:.0f} s")
+    return [row.summary(timed_from) for row in rows]
 
 
 def report(results: list[dict], args: argparse.Namespace) -> None:
@@ -690,7 +732,7 @@ def report(results: list[dict], args: argparse.Namespace) -> None:
         print(f"  max |{r['row']} - {results[0]['row']}| over these steps: {diff:.2e}")
 
 
-def final_ratios(results: list[dict]) -> None:
+def final_ratios(results: list[dict], dropped: list[dict] = ()) -> None:
     by = {r["row"]: r for r in results}
     print("\n## Speed-up (samples/s ratio)")
     pairs = [("project", "naive"), ("before", "naive"), ("project", "before")]
@@ -701,6 +743,10 @@ def final_ratios(results: list[dict]) -> None:
             print(
                 f"  {num} / {den}: {by[num]['samples_s'] / by[den]['samples_s']:.2f}x"
             )
+    drop = {r["row"]: r for r in dropped}
+    if "project" in drop and "before" in drop:
+        ratio = drop["project"]["samples_s"] / drop["before"]["samples_s"]
+        print(f"  project / before at the profile's dropout: {ratio:.2f}x")
 
 
 if __name__ == "__main__":
