@@ -42,6 +42,8 @@ def test_mlcl_speed_benchmark_prints_agreeing_losses_and_its_ratios(capsys):
         "project / before at the profile's dropout",
     }
     assert all(float(r) > 0 for r in ratios.values())
-    assert out.rstrip().splitlines()[-2].startswith(
-        "  project / before at the profile's dropout"
+    assert (
+        out.rstrip()
+        .splitlines()[-2]
+        .startswith("  project / before at the profile's dropout")
     )
