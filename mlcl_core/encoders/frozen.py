@@ -124,10 +124,13 @@ class FrozenPrefix:
             raise ValueError("FrozenPrefix: every row's valid frames must come first")
         encoder = self.backbone.encoder
         # (N, D): every row's stored first-layer states, its valid frames in order
+        held = [None] * len(lengths) if keys is None else map(self.states.get, keys)
         states = torch.cat(
-            [
+            [  # a row's stored states by its key, without slicing its features
                 self._states(feats[i, :n], None if keys is None else keys[i])
-                for i, n in enumerate(lengths.tolist())
+                if row is None
+                else row
+                for i, (n, row) in enumerate(zip(lengths.tolist(), held))
             ]
         )
         real = feat_mask.flatten().nonzero().squeeze(1)  # (N,) flat index b * T + t
