@@ -141,3 +141,22 @@ def test_the_attention_grid_pads_each_length_block_to_its_own_longest_text():
         outs.append((out, grad))
     torch.testing.assert_close(outs[0][0], outs[1][0])
     torch.testing.assert_close(outs[0][1], outs[1][1])
+
+
+def test_the_grid_layout_is_the_same_in_torch_and_numpy():
+    """HeadGrid's index arithmetic runs in numpy for a CPU mask and in torch on other
+    devices (one block): both give the same rows and key masks."""
+    import numpy as np
+
+    import mlcl_core.encoders.packed as packed
+
+    _, mask = _batch()
+    mask = mask.bool()
+    rows, qkv, keys, blocks, size = packed._layout(mask, 2, 1, torch)
+    np_rows, np_qkv, np_keys, np_blocks, np_size = packed._layout(
+        mask.numpy(), 2, 1, np
+    )
+    assert torch.equal(rows, torch.from_numpy(np_rows))
+    assert torch.equal(qkv, torch.from_numpy(np_qkv))
+    assert [k.tolist() for k in keys] == [k.tolist() for k in np_keys]
+    assert (blocks, size) == (np_blocks, np_size) == ([(0, 10, 12)], 120)

@@ -22,6 +22,7 @@ anything else.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -102,46 +103,24 @@ class HeadGrid:
     A packed (N, 3D) Q/K/V matrix is N x 3 x H rows of head_dim values in that order;
     ``qkv_rows`` is where each of them goes in the (3 * size) rows of the Q, K and V
     grids, and ``out_rows`` where each (token, head) of the output comes from. Grid
-    rows of padded positions stay zero.
+    rows of padded positions stay zero. Length blocks apply to a mask on the CPU (the
+    layout is computed on the host, in numpy: 0.28 instead of 0.56 ms per grid in
+    torch's small ops); on another device the grid is one block of the padded length,
+    computed there.
     """
 
     def __init__(
         self, mask: torch.Tensor, heads: int, head_dim: int, blocks: int = 1
     ) -> None:
-        r, n_tok = mask.shape
         self.head_dim = head_dim
-        dev = mask.device
-        if blocks > 1 and r > 1:  # CPU: the lengths are read on the host
-            lengths = mask.sum(-1)
-            order = lengths.argsort(stable=True)  # texts, shortest first
-            chunks = [c for c in order.tensor_split(min(blocks, r)) if len(c)]
-            widths = [max(1, int(lengths[c].max())) for c in chunks]
+        if mask.device.type == "cpu":
+            layout = _layout(mask.numpy(), heads, blocks, np)
+            self.out_rows, self.qkv_rows = map(torch.from_numpy, layout[:2])
+            self.keys = [torch.from_numpy(k) for k in layout[2]]
         else:  # one grid of the padded length: no host synchronisation
-            chunks, widths = [torch.arange(r, device=dev)], [n_tok]
-        # per text: the first grid row of its block's group of head 0, and its width
-        start = torch.empty(r, dtype=torch.long, device=dev)
-        width = torch.empty(r, dtype=torch.long, device=dev)
-        self.blocks: list[tuple[int, int, int]] = []  # (first row, groups, length)
-        keys, row = [], 0
-        for texts, n in zip(chunks, widths):
-            count = len(texts)
-            start[texts] = row + torch.arange(count, device=dev) * heads * n
-            width[texts] = n
-            self.blocks.append((row, count * heads, n))
-            # (n_b, 1, L_b): True where a text's own token is a key
-            keys.append(mask[texts, :n].repeat_interleave(heads, dim=0)[:, None, :])
-            row += count * heads * n
-        self.size = row  # rows of one grid
-        self.keys = keys
-        flat = mask.flatten().nonzero().squeeze(1)  # (N,) r * L + l of real tokens
-        text, pos = flat.div(n_tok, rounding_mode="floor"), flat % n_tok
-        head = torch.arange(heads, device=dev)
-        # (N, H) -> (N*H,): grid row of every (token, head)
-        self.out_rows = (
-            start[text, None] + head * width[text, None] + pos[:, None]
-        ).flatten()
-        third = torch.arange(3, device=dev)[None, :, None] * self.size
-        self.qkv_rows = (third + self.out_rows.view(-1, 1, heads)).flatten()
+            layout = _layout(mask, heads, 1, torch)
+            self.out_rows, self.qkv_rows, self.keys = layout[:3]
+        self.blocks, self.size = layout[3], layout[4]
         self._bias: dict[torch.dtype, list[torch.Tensor]] = {}
 
     def views(self, grid: torch.Tensor) -> list[torch.Tensor]:
@@ -177,6 +156,47 @@ class HeadGrid:
                 for k in self.keys
             ]
         return self._bias[dtype]
+
+
+def _layout(mask, heads: int, blocks: int, xp) -> tuple:
+    """:class:`HeadGrid`'s index arithmetic on a (R, L) bool ``mask``, written once for
+    numpy arrays (``xp=np``, on the host) and torch tensors (``xp=torch``, on the
+    mask's device, one block only): (out_rows, qkv_rows, keys, blocks, size)."""
+    r, n_tok = mask.shape
+    if xp is torch:
+        new = {"dtype": torch.long, "device": mask.device}
+        chunks, widths = [torch.arange(r, device=mask.device)], [n_tok]
+    else:
+        new = {"dtype": np.int64}
+        lengths = mask.sum(-1)
+        chunks, widths = [np.arange(r)], [n_tok]
+        if blocks > 1 and r > 1:  # texts sorted by length, shortest first
+            order = np.argsort(lengths, kind="stable")
+            chunks = [c for c in np.array_split(order, min(blocks, r)) if len(c)]
+            widths = [max(1, int(lengths[c].max())) for c in chunks]
+    # per text: the first grid row of its block's group of head 0, and its width
+    start, width = xp.empty(r, **new), xp.empty(r, **new)
+    layout, keys, row = [], [], 0
+    for texts, n in zip(chunks, widths):
+        count = len(texts)
+        start[texts] = row + xp.arange(count, **new) * heads * n
+        width[texts] = n
+        layout.append((row, count * heads, n))  # (first row, groups, length)
+        # (n_b, 1, L_b): True where a text's own token is a key
+        own = mask[texts, :n]
+        own = own.repeat_interleave(heads, 0) if xp is torch else own.repeat(heads, 0)
+        keys.append(own[:, None, :])
+        row += count * heads * n
+    # (N,) r * L + l of real tokens
+    flat = mask.flatten().nonzero().squeeze(1) if xp is torch else np.flatnonzero(mask)
+    text, pos = flat // n_tok, flat % n_tok
+    # (N, H) -> (N*H,): grid row of every (token, head)
+    out_rows = (
+        start[text, None] + xp.arange(heads, **new) * width[text, None] + pos[:, None]
+    ).reshape(-1)
+    third = xp.arange(3, **new)[None, :, None] * row
+    qkv_rows = (third + out_rows.reshape(-1, 1, heads)).reshape(-1)
+    return out_rows, qkv_rows, keys, layout, row
 
 
 class _GridAttention(torch.autograd.Function):
