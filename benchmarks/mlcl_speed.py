@@ -13,12 +13,15 @@ One run trains, on the same data, device, geometry, initial weights and batches:
   (``Trainer._set_lr`` + ``Trainer._train_step`` on ``build_mlcl``'s model, the same
   loader and collate as the book): one audio-encoder call for all languages, the frozen
   bottom of the audio encoder computed once per clip (``mlcl_core/encoders/frozen.py``),
-  SDPA attention, the text encoder on real tokens only (``encoders/packed.py``) with
-  its own attention on the CPU, the fused [CLS] alone and the aligner's linear maps
-  folded into its attention (``fusion.py``), the fused AdamW
-  step, the cheaper CPU dropout mask (``encoders/dropout.py``). ``project+X`` undoes
+  and the layers above it on real frames only, SDPA attention, the text encoder on
+  real tokens only (``encoders/packed.py``) with its own attention on the CPU, the
+  fused [CLS] alone and the aligner's linear maps folded into its attention
+  (``fusion.py``), the contrastive terms in one batch (``losses.py``), the fused AdamW
+  step and one-call gradient clipping, the cheaper CPU dropout mask
+  (``encoders/dropout.py``). ``project+X`` undoes
   one of them: ``loop``, ``nomemo``, ``eager``, ``padded``, ``sdpa``, ``fullgrid``,
-  ``fullfusion``, ``unfolded``, ``allaudio``, ``unfused``, ``torchdropout``.
+  ``fullfusion``, ``unfolded``, ``allaudio``, ``unfused``, ``torchdropout``,
+  ``paddedaudio``, ``unbatched``, ``torchclip``.
 
 The rows go over the batches ``--passes`` times (default 2, as epochs do) and report
 the median step of the last pass: a clip's frozen states are stored in its first pass
@@ -71,11 +74,7 @@ from mlcl_core.corpora import load_sib200  # noqa: E402
 from mlcl_core.encoders.dropout import swap_dropout  # noqa: E402
 from mlcl_core.features import corpus_features  # noqa: E402
 from mlcl_core.model import build_mlcl  # noqa: E402
-from mlcl_core.runtime import (  # noqa: E402
-    clip_grad_norm,
-    make_optimizer,
-    seed_everything,
-)
+from mlcl_core.runtime import make_optimizer, seed_everything  # noqa: E402
 from mlcl_core.training import Trainer  # noqa: E402
 
 LANGS = ("zho_Hans", "bod_Tibt", "mya_Mymr")
@@ -119,7 +118,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         " project+fullgrid: the text attention grid in one block, padded to the"
         " batch's longest text;"
         " project+allaudio: the fused [CLS]'s audio products from every token's"
-        " aligned audio)",
+        " aligned audio;"
+        " project+paddedaudio: the audio layers above the frozen prefix over the"
+        " padded frames;"
+        " project+unbatched: the contrastive NT-Xent terms one call each;"
+        " project+torchclip: torch's clip_grad_norm_)",
     )
     p.add_argument(
         "--dropout-rows",
@@ -256,11 +259,14 @@ class Row:
         threads: int = 0,
         passes: int = 1,
         fused: bool = True,
+        torch_clip: bool = False,
     ) -> None:
         self.name, self.train_cfg, self.threads = name, train_cfg, threads
         self.trainer = Trainer(model, train_cfg, progress=False)
         if not fused:
             unfuse(self.trainer)
+        if torch_clip:  # torch's clip_grad_norm_, as before issue 8
+            self.trainer.clip_grads = torch.nn.utils.clip_grad_norm_
         self.trainer.total_steps = total_steps
         self.device = self.trainer.device
         self.it = itertools.chain.from_iterable(loader for _ in range(passes))
@@ -441,7 +447,7 @@ def trainer_move(trainer: Trainer, batch: dict) -> dict:
 
 def optimiser_step(trainer: Trainer) -> None:
     if trainer.cfg.grad_clip > 0:
-        clip_grad_norm(trainer.model.parameters(), trainer.cfg.grad_clip)
+        trainer.clip_grads(trainer.model.parameters(), trainer.cfg.grad_clip)
     trainer.optimizer.step()
 
 
@@ -680,6 +686,10 @@ def timed_rows(
             m.fusion.aligner.folded = False
         if name != "project" or "allaudio" in mods:  # every token's aligned audio
             m.fusion.aligner.cls_rows = False
+        if name != "project" or "paddedaudio" in mods:  # layers above on padding too
+            m.audio_encoder.frozen_prefix.packed = False
+        if name != "project" or "unbatched" in mods:  # NT-Xent terms one by one
+            m.batched_losses = False
         rows.append(
             Row(
                 spec,
@@ -691,6 +701,7 @@ def timed_rows(
                 int(threads or 0),
                 args.passes,
                 fused=name == "project" and "unfused" not in mods,
+                torch_clip=name != "project" or "torchclip" in mods,
             )
         )
     for step in range(len(batches) * args.passes):

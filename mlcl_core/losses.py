@@ -124,8 +124,16 @@ def language_pairs(num_languages: int) -> list[tuple[int, int]]:
     return list(combinations(range(num_languages), 2))
 
 
+def pair_rows(
+    pairs: list[tuple[int, int]], device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first and the second language of every pair, as two index tensors."""
+    first, second = zip(*pairs)
+    return torch.tensor(first, device=device), torch.tensor(second, device=device)
+
+
 def lcl_loss(
-    text_emb: torch.Tensor, speech_emb: torch.Tensor, tau: float
+    text_emb: torch.Tensor, speech_emb: torch.Tensor, tau: float, batched: bool = True
 ) -> torch.Tensor:
     """Language contrastive loss: same modality, two languages, every pair (paper eq.
     7).
@@ -135,6 +143,8 @@ def lcl_loss(
         sentence.
         speech_emb: (K, N, P) speech embeddings, aligned like ``text_emb``.
         tau: temperature.
+        batched: all terms in one :func:`nt_xent_batched` call (False: one
+            :func:`nt_xent` call per term, as before issue 8).
 
     Returns:
         Scalar: mean over language pairs of (text NT-Xent + speech NT-Xent); zero (still
@@ -145,7 +155,14 @@ def lcl_loss(
     pairs = language_pairs(text_emb.shape[0])
     if not pairs:
         return (text_emb.sum() + speech_emb.sum()) * 0.0
-    first, second = (torch.tensor(side, device=text_emb.device) for side in zip(*pairs))
+    if not batched:  # the terms one at a time (the speed benchmark's "before")
+        terms = [
+            nt_xent(text_emb[x], text_emb[y], tau)
+            + nt_xent(speech_emb[x], speech_emb[y], tau)
+            for x, y in pairs
+        ]
+        return torch.stack(terms).mean()
+    first, second = pair_rows(pairs, text_emb.device)
     # every pair's text term and speech term in one batch: (2 * pairs,)
     terms = nt_xent_batched(
         torch.cat([text_emb[first], speech_emb[first]]),
@@ -156,7 +173,7 @@ def lcl_loss(
 
 
 def mcl_loss(
-    text_emb: torch.Tensor, speech_emb: torch.Tensor, tau: float
+    text_emb: torch.Tensor, speech_emb: torch.Tensor, tau: float, batched: bool = True
 ) -> torch.Tensor:
     """Modality contrastive loss: same language, text vs speech, every language (paper
     eq. 10).
@@ -165,6 +182,8 @@ def mcl_loss(
         text_emb: (K, N, P) text embeddings.
         speech_emb: (K, N, P) speech embeddings of the same sentences.
         tau: temperature.
+        batched: all terms in one :func:`nt_xent_batched` call (False: one
+            :func:`nt_xent` call per term, as before issue 8).
 
     Returns:
         Scalar: 2 * mean over languages of NT-Xent(speech, text), i.e. the paper's sum
@@ -172,6 +191,9 @@ def mcl_loss(
     """
     _check_tau(tau)
     _check_views(text_emb, speech_emb)
+    if not batched:  # the terms one at a time (the speed benchmark's "before")
+        terms = [nt_xent(s, t, tau) for s, t in zip(speech_emb, text_emb)]
+        return 2.0 * torch.stack(terms).mean()
     return 2.0 * nt_xent_batched(speech_emb, text_emb, tau).mean()
 
 

@@ -118,6 +118,8 @@ class MLCLModel(nn.Module):
         self.audio_one_call = True  # see _audio; False: today's loop over languages
         self.text_path = "packed"  # encoders.packed.TEXT_PATHS (speed benchmark)
         self.cls_only_fusion = True  # False: fuse every token (speed benchmark)
+        # False: the contrastive terms one at a time (speed benchmark)
+        self.batched_losses = True
 
     def train(self, mode: bool = True) -> MLCLModel:
         """Train mode, except that a frozen audio backbone keeps its dropout off.
@@ -234,8 +236,9 @@ class MLCLModel(nn.Module):
         ce = F.cross_entropy(logits.float(), y)
         alpha, beta, tau = self.loss_cfg.alpha, self.loss_cfg.beta, self.loss_cfg.tau
         if b >= 2:
-            mcl = mcl_loss(text_emb.float(), speech_emb.float(), tau)
-            lcl = lcl_loss(text_emb.float(), speech_emb.float(), tau)
+            views = text_emb.float(), speech_emb.float()
+            mcl = mcl_loss(*views, tau, self.batched_losses)
+            lcl = lcl_loss(*views, tau, self.batched_losses)
         else:  # one sentence has no negatives (only happens in evaluation)
             mcl = lcl = ce.new_zeros(())
         loss = (1 - alpha - beta) * ce + alpha * mcl + beta * lcl + reg

@@ -19,7 +19,7 @@ from torch import nn
 from mlcl_core.baselines import TextClassifier, run_combined
 from mlcl_core.config import ExperimentConfig, LossConfig
 from mlcl_core.corpora import Corpus
-from mlcl_core.losses import language_pairs, nt_xent
+from mlcl_core.losses import language_pairs, nt_xent_batched, pair_rows
 from mlcl_core.model import ProjectionHead
 from mlcl_core.outputs import ModelOutput, SystemRun
 
@@ -34,8 +34,8 @@ def text_lcl_loss(text_emb: torch.Tensor, tau: float) -> torch.Tensor:
     pairs = language_pairs(text_emb.shape[0])
     if not pairs:
         return text_emb.sum() * 0.0
-    terms = [nt_xent(text_emb[x], text_emb[y], tau) for x, y in pairs]
-    return torch.stack(terms).mean()
+    first, second = pair_rows(pairs, text_emb.device)
+    return nt_xent_batched(text_emb[first], text_emb[second], tau).mean()
 
 
 class TextLCLClassifier(TextClassifier):
