@@ -17,11 +17,11 @@ One run trains, on the same data, device, geometry, initial weights and batches:
   real tokens only (``encoders/packed.py``) with its own attention on the CPU, the
   fused [CLS] alone and the aligner's linear maps folded into its attention
   (``fusion.py``), the contrastive terms in one batch (``losses.py``), the fused AdamW
-  step and one-call gradient clipping, the cheaper CPU dropout mask
+  step, the cheaper CPU dropout mask
   (``encoders/dropout.py``). ``project+X`` undoes
   one of them: ``loop``, ``nomemo``, ``eager``, ``padded``, ``sdpa``, ``fullgrid``,
   ``fullfusion``, ``unfolded``, ``allaudio``, ``unfused``, ``torchdropout``,
-  ``paddedaudio``, ``unbatched``, ``torchclip``.
+  ``paddedaudio``, ``unbatched``.
 
 The rows go over the batches ``--passes`` times (default 2, as epochs do) and report
 the median step of the last pass: a clip's frozen states are stored in its first pass
@@ -121,8 +121,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         " aligned audio;"
         " project+paddedaudio: the audio layers above the frozen prefix over the"
         " padded frames;"
-        " project+unbatched: the contrastive NT-Xent terms one call each;"
-        " project+torchclip: torch's clip_grad_norm_)",
+        " project+unbatched: the contrastive NT-Xent terms one call each)",
     )
     p.add_argument(
         "--dropout-rows",
@@ -259,14 +258,11 @@ class Row:
         threads: int = 0,
         passes: int = 1,
         fused: bool = True,
-        torch_clip: bool = False,
     ) -> None:
         self.name, self.train_cfg, self.threads = name, train_cfg, threads
         self.trainer = Trainer(model, train_cfg, progress=False)
         if not fused:
             unfuse(self.trainer)
-        if torch_clip:  # torch's clip_grad_norm_, as before issue 8
-            self.trainer.clip_grads = torch.nn.utils.clip_grad_norm_
         self.trainer.total_steps = total_steps
         self.device = self.trainer.device
         self.it = itertools.chain.from_iterable(loader for _ in range(passes))
@@ -447,7 +443,9 @@ def trainer_move(trainer: Trainer, batch: dict) -> dict:
 
 def optimiser_step(trainer: Trainer) -> None:
     if trainer.cfg.grad_clip > 0:
-        trainer.clip_grads(trainer.model.parameters(), trainer.cfg.grad_clip)
+        torch.nn.utils.clip_grad_norm_(
+            trainer.model.parameters(), trainer.cfg.grad_clip
+        )
     trainer.optimizer.step()
 
 
@@ -701,7 +699,6 @@ def timed_rows(
                 int(threads or 0),
                 args.passes,
                 fused=name == "project" and "unfused" not in mods,
-                torch_clip=name != "project" or "torchclip" in mods,
             )
         )
     for step in range(len(batches) * args.passes):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import random
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -135,26 +134,6 @@ def make_optimizer(
     use_fused = True if fused and device.type in ("cpu", "cuda") else None
     optimizer = torch.optim.Adam if name == "adam" else torch.optim.AdamW
     return optimizer(groups, lr=lr, fused=use_fused)
-
-
-def clip_grad_norm(parameters: Iterable[nn.Parameter], max_norm: float) -> torch.Tensor:
-    """``torch.nn.utils.clip_grad_norm_(parameters, max_norm)``: scale the gradients so
-    that their joint 2-norm is at most ``max_norm``; returns that norm before scaling.
-
-    On the CPU torch takes one norm and one multiply per tensor from Python (about 1.5
-    ms of a tiny-profile MLCL step, 70 tensors); here the norms come from one
-    ``_foreach_norm`` call and the gradients are only multiplied when the norm exceeds
-    ``max_norm`` (the check reads the norm on the host, which costs nothing on the
-    CPU). Other devices keep torch's function, which never waits for the device."""
-    params = [p for p in parameters if p.grad is not None]
-    grads = [p.grad for p in params]
-    if not grads or any(g.device.type != "cpu" or g.is_sparse for g in grads):
-        return torch.nn.utils.clip_grad_norm_(params, max_norm)
-    total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
-    coef = max_norm / (float(total) + 1e-6)
-    if coef < 1:
-        torch._foreach_mul_(grads, coef)
-    return total
 
 
 def run_workers(device: str, jobs: int) -> int:

@@ -49,7 +49,6 @@ from mlcl_core.config import TrainConfig
 from mlcl_core.display import show_progress
 from mlcl_core.outputs import Evaluation, FitResult, ModelOutput, move_to, row_ids
 from mlcl_core.runtime import (
-    clip_grad_norm,
     load_checkpoint,
     make_optimizer,
     resolve_device,
@@ -117,8 +116,6 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["base_lr"] = group["lr"]
         self.total_steps: int | None = None  # set by fit() from the loader's length
-        # gradient clipping (the speed benchmark's "before" row: torch's own)
-        self.clip_grads = clip_grad_norm
 
     def lr_factor(self, global_step: int) -> float:
         """Multiplier of every group's base learning rate at optimiser step
@@ -221,7 +218,7 @@ class Trainer:
                 self.model, batch, lambda: self._forward(batch, train=True).loss
             )
         if self.cfg.grad_clip > 0:
-            self.clip_grads(self.model.parameters(), self.cfg.grad_clip)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
         self.optimizer.step()
         return out
 
