@@ -14,7 +14,7 @@ import os
 
 # Idle OpenMP threads sleep instead of spinning (read once, when torch loads its OpenMP
 # runtime, so only if this package is imported first). On a shared CPU the default spin
-# made tiny-profile training steps 8-20 times slower (README, Performance); it changes
+# made tiny-profile training steps 8-20 times slower (benchmarks/README.md); it changes
 # no result. An explicit setting in the environment wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 

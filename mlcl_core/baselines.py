@@ -144,7 +144,7 @@ class PGD:
     The search steps ask autograd for E's gradient alone (``torch.autograd.grad``), so
     they skip every weight gradient and leave the clean ``.grad`` untouched: an
     intermediate pass costs a forward and the input-gradient half of a backward instead
-    of a full backward, about 1.3x less per PGD step (issue 8, README Performance). The
+    of a full backward: a PGD step 1.5-1.6x faster (issue 8, README, Performance). The
     search and the gradients are the same as backing the clean gradients up and running
     full backwards (``tests/test_baselines.py``). Under torchrun (DDP) the search steps
     still run full backwards, so that every process follows the all-reduced gradient;

@@ -128,9 +128,9 @@ def make_optimizer(
     parameters) on the CPU and on CUDA.
 
     On the 2-core CPU the fused AdamW step over the tiny MLCL model takes 2.0 ms against
-    7-9 ms for the default single-tensor step (issue 8, README Performance); the
-    updates agree to float rounding. ``fused=False``: the single-tensor step (the speed
-    benchmark's "before" row)."""
+    7-9 ms for the default single-tensor step (issue 8; the speed benchmark's
+    ``project+unfused`` row); the updates agree to float rounding. ``fused=False``:
+    the single-tensor step (the speed benchmark's "before" row)."""
     use_fused = True if fused and device.type in ("cpu", "cuda") else None
     optimizer = torch.optim.Adam if name == "adam" else torch.optim.AdamW
     return optimizer(groups, lr=lr, fused=use_fused)

@@ -48,7 +48,7 @@ def packs(encoder: nn.Module) -> bool:
 TEXT_PATHS = ("packed", "packed+fullgrid", "packed+sdpa", "padded")
 
 #: Length blocks of the CPU's attention grid (:class:`HeadGrid`). Measured on the
-#: 2-core CPU, tiny profile: see the README's training-speed section.
+#: 2-core CPU, tiny profile: see benchmarks/README.md (issue 8).
 GRID_BLOCKS = 4
 
 
